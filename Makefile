@@ -1,0 +1,30 @@
+# Two commands on a fresh machine: `make setup` then `make demo`; `make test` runs the tests.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+
+.PHONY: setup demo test bench clean
+
+setup: $(BIN)/repro
+
+$(BIN)/repro: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip setuptools wheel
+	# The CPU build of torch, pinned; an unpinned torch would pull GBs of CUDA wheels.
+	$(BIN)/pip install -q torch==2.13.0
+	$(BIN)/pip install -q -e ".[test]"
+	touch $(BIN)/repro
+
+demo: setup
+	$(BIN)/repro model build-tiny
+	$(BIN)/repro eval --env gsm8k --model tiny --limit 20 --samples 2 --run-name demo-gsm8k
+	$(BIN)/repro eval --env math500 --model tiny --limit 20 --samples 2 --run-name demo-math500
+
+test: setup
+	$(BIN)/python -m pytest -q
+
+bench: setup
+	for f in bench/*.py; do echo "== $$f"; $(BIN)/python $$f || exit 1; done
+
+clean:
+	rm -rf $(VENV) results/*/ .pytest_cache

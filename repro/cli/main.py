@@ -1,0 +1,48 @@
+"""The ``repro`` command line.
+
+Each command lives in its own module under ``repro/cli/`` and imports heavy libraries (torch,
+transformers, environment engines) inside the function body, so ``repro --help`` stays instant.
+"""
+
+from __future__ import annotations
+
+import sys
+
+import typer
+
+from repro.errors import ReproError
+
+app = typer.Typer(
+    name="repro",
+    help="Reproduce GiGPO (multi-turn agent RL) and S-GRPO (early-exit reasoning RL).",
+    no_args_is_help=True,
+    pretty_exceptions_show_locals=False,
+    add_completion=False,
+)
+
+
+def _register() -> None:
+    # One line per command module; each keeps its heavy imports inside its functions.
+    from repro.cli import eval as eval_cmd, listing
+
+    app.command("eval", help=eval_cmd.HELP)(eval_cmd.eval_command)
+    app.command("ls", help=listing.LS_HELP)(listing.ls_command)
+    app.command("validate", help=listing.VALIDATE_HELP)(listing.validate_command)
+
+
+_register()
+
+
+def main() -> None:
+    try:
+        app()
+    except ReproError as e:
+        print(f"error: {e}", file=sys.stderr)
+        sys.exit(e.exit_code)
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        sys.exit(130)
+
+
+if __name__ == "__main__":
+    main()

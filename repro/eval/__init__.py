@@ -1,0 +1,1 @@
+"""Evaluation drivers: ``math`` (sample, extract, verify) and ``agent`` (multi-turn episodes)."""

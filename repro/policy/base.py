@@ -1,0 +1,48 @@
+"""The policy contract every backend implements (HF transformers, vLLM).
+
+Log-prob convention (the trainer relies on it): ``Generation.logprobs[i]`` is
+``log softmax(logits / T)[token_i]`` over the *full* vocabulary, where ``T`` is the sampling
+temperature (T = 0, greedy, is scored at T = 1). Top-p/top-k only restrict which token is drawn;
+they do not renormalise the recorded log-prob. ``Policy.score(prompts, responses, temperature=T)``
+returns exactly these numbers for given ids, so sampled log-probs equal the scoring path's.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Protocol, Sequence
+
+from repro.config.schema import SamplingConfig
+
+
+@dataclass
+class Generation:
+    prompt_ids: list[int]
+    response_ids: list[int]  # includes the stop token / EOS if one ended the response
+    logprobs: list[float]  # one per response id (see module docstring)
+    text: str  # decoded response, special tokens kept (e.g. "</think>")
+    finish_reason: str  # "stop" (EOS or a stop string) | "length" (hit max_new_tokens)
+
+
+class Policy(Protocol):
+    tokenizer: object  # a transformers tokenizer (chat template, special tokens)
+
+    def sample(
+        self, prompts: Sequence[Sequence[int]], sampling: SamplingConfig
+    ) -> list[Generation]:
+        """Sample one response per prompt (token ids). Deterministic given ``sampling.seed``."""
+        ...
+
+    def score(
+        self,
+        prompts: Sequence[Sequence[int]],
+        responses: Sequence[Sequence[int]],
+        temperature: float = 1.0,
+    ) -> list[list[float]]:
+        """Log-probs of ``responses[i]`` given ``prompts[i]`` under the current weights."""
+        ...
+
+    def chat_prompt(self, messages: list[dict[str, str]]) -> list[int]:
+        """Token ids of a chat (list of {'role', 'content'}) with the generation prompt added,
+        through the tokenizer's own chat template."""
+        ...
