@@ -1,0 +1,37 @@
+"""Advantage estimators: how a scalar reward becomes a per-row (and per-token) advantage.
+
+One small module per estimator, pure functions over numpy arrays (GAE: torch tensors), no
+trainer and no I/O:
+
+* :mod:`repro.algos.gigpo` - GiGPO (episode + anchor-state step advantages, gigpo.md §4)
+* :mod:`repro.algos.grpo`  - GRPO / Dr.GRPO on step rows (gigpo.md §5)
+* :mod:`repro.algos.rloo`  - RLOO, leave-one-out over a group's rows (gigpo.md §5)
+* :mod:`repro.algos.gae`   - PPO's GAE with a critic, per step row (gigpo.md §5)
+* :mod:`repro.algos.sgrpo` - S-GRPO decaying reward over a serial group (sgrpo.md §2.5-2.6)
+
+The multi-turn estimators share the :class:`repro.algos.rows.StepRows` input; every estimator's
+options are a dataclass the trainer embeds in its typed config. ``ALGOS.get(name)`` returns an
+:class:`Algorithm` (options class + estimator function).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Callable
+
+from repro.registry import Registry
+
+
+@dataclass(frozen=True)
+class Algorithm:
+    config: type  # the options dataclass (defaults reproduce the reference code)
+    estimate: Callable[..., Any]  # the estimator function; its first arguments are named by `inputs`
+    inputs: str  # "step_rows" (StepRows) | "serial_groups" (group, exit_index, correct) | "tokens"
+
+
+ALGOS = Registry("algo")
+ALGOS.register("gigpo", "repro.algos.gigpo:GIGPO", "GiGPO: episode + anchor-state step advantages (Eqs. 3-8)")
+ALGOS.register("grpo", "repro.algos.grpo:GRPO", "GRPO on step rows; norm_by_std=false gives Dr.GRPO")
+ALGOS.register("rloo", "repro.algos.rloo:RLOO", "RLOO: leave-one-out baseline over the group's rows")
+ALGOS.register("ppo", "repro.algos.gae:PPO", "PPO with a critic: GAE within each step row + batch whitening")
+ALGOS.register("sgrpo", "repro.algos.sgrpo:SGRPO", "S-GRPO: decaying reward over a serial group, r - mean(r)")

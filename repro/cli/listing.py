@@ -61,6 +61,10 @@ def validate_command(
         from repro.eval.config import build_eval_config
 
         cfg = build_eval_config(None, config, [o for o in (overrides or [])])
+    elif command == "train":
+        from repro.trainer.config import build_train_config
+
+        cfg = build_train_config(None, None, config, list(overrides or []))
     else:
         raise ReproError(f"config {config} is for '{command}', which this version cannot validate yet")
     typer.echo(config_to_yaml(cfg))

@@ -9,6 +9,7 @@ from typing import Any, Optional
 from repro.config import ModelConfig, SamplingConfig, load_config, peek_value
 from repro.envs import ENVS
 from repro.errors import ReproError
+from repro.rollout.config import RolloutConfig
 
 
 @dataclass
@@ -16,6 +17,7 @@ class EvalConfig:
     env: Any = None  # the env's own config dataclass (``<EnvClass>.Config``), chosen by env.name
     model: ModelConfig = field(default_factory=ModelConfig)
     sampling: SamplingConfig = field(default_factory=SamplingConfig)
+    rollout: RolloutConfig = field(default_factory=RolloutConfig)  # agent envs: env worker pool
     policy: str = "model"  # model | expert | random | oracle | replay (which ones an env supports varies)
     split: str = ""  # "" = the env's default evaluation split
     limit: Optional[int] = None  # first N problems / games / goals of the split

@@ -1,0 +1,133 @@
+"""``repro advantages``: run an estimator on a JSONL dump of step rows or serial groups."""
+
+from __future__ import annotations
+
+import json
+import math
+import sys
+from pathlib import Path
+from typing import Annotated, Any, Optional
+
+import typer
+
+from repro.errors import ReproError
+from repro.registry import did_you_mean
+
+HELP = (
+    "Compute advantages on a JSONL file and print the same objects, in the same order, with the "
+    "computed fields added (or write them atomically to --out).\n\n"
+    "Input fields per line. gigpo/grpo/rloo: group (str), traj (str), step (int, 1-based), anchor "
+    "(any JSON), reward (number: the env reward of that step), valid (bool). sgrpo: group (str), "
+    "exit_index (int; the full rollout has the largest), correct (bool).\n\n"
+    "Output adds advantage; gigpo also episode_advantage, step_advantage, step_return; sgrpo also reward.\n\n"
+    "Options as KEY=VALUE. gigpo: mode=mean_norm|mean_std_norm gamma omega invalid_penalty "
+    "episode_stats=rows|trajectories anchor_match=exact|similarity similarity_threshold. grpo: "
+    "norm_by_std invalid_penalty. rloo: invalid_penalty. sgrpo: reward=decay|shortest_one|all_one."
+)
+
+CLI_ALGOS = ("gigpo", "grpo", "rloo", "sgrpo")
+STEP_FIELDS = {"group": str, "traj": str, "step": int, "anchor": object, "reward": float, "valid": bool}
+SERIAL_FIELDS = {"group": str, "exit_index": int, "correct": bool}
+
+
+def _check_field(obj: dict, name: str, kind: type, where: str) -> Any:
+    if name not in obj:
+        raise ReproError(f"{where}: missing field '{name}'")
+    value = obj[name]
+    if kind is object:
+        return value
+    if kind is float:
+        ok = isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+        expected = "a finite number"
+    elif kind is int:
+        ok = isinstance(value, int) and not isinstance(value, bool)
+        expected = "an integer"
+    elif kind is bool:
+        ok = isinstance(value, bool)
+        expected = "true or false"
+    else:
+        ok = isinstance(value, str)
+        expected = "a string"
+    if not ok:
+        raise ReproError(f"{where}: field '{name}' must be {expected}, got {json.dumps(value)[:60]}")
+    return value
+
+
+def read_rows(path: Path, fields: dict[str, type]) -> tuple[list[dict], list[int], dict[str, list]]:
+    """(objects, their line numbers, one column per field); any malformed line is a one-line error."""
+    if not path.is_file():
+        raise ReproError(f"rows file {path} does not exist")
+    objects, lines = [], []
+    columns: dict[str, list] = {name: [] for name in fields}
+    with open(path, encoding="utf-8") as f:
+        for number, line in enumerate(f, start=1):
+            if not line.strip():
+                continue
+            where = f"{path}:{number}"
+            try:
+                obj = json.loads(line)
+            except json.JSONDecodeError as e:
+                raise ReproError(f"{where}: not valid JSON ({e.msg} at column {e.colno})") from None
+            if not isinstance(obj, dict):
+                raise ReproError(f"{where}: expected a JSON object, got {type(obj).__name__}")
+            for name, kind in fields.items():
+                columns[name].append(_check_field(obj, name, kind, where))
+            objects.append(obj)
+            lines.append(number)
+    return objects, lines, columns
+
+
+def compute_fields(algo: str, cfg: Any, columns: dict[str, list]) -> dict[str, list]:
+    """Output field -> one value per input row."""
+    if algo == "sgrpo":
+        from repro.algos.sgrpo import sgrpo_advantages
+
+        result = sgrpo_advantages(columns["group"], columns["exit_index"], columns["correct"], cfg)
+        return {"reward": result.reward.tolist(), "advantage": result.advantage.tolist()}
+
+    from repro.algos import ALGOS
+    from repro.algos.rows import StepRows
+
+    rows = StepRows.from_columns(columns["group"], columns["traj"], columns["step"], columns["reward"],
+                                 columns["valid"], columns["anchor"])
+    result = ALGOS.get(algo).estimate(rows, cfg)
+    if algo != "gigpo":
+        return {"advantage": result.tolist()}
+    return {name: getattr(result, name).tolist()
+            for name in ("advantage", "episode_advantage", "step_advantage", "step_return")}
+
+
+def advantages_command(
+    overrides: Annotated[Optional[list[str]], typer.Argument(help="Estimator options KEY=VALUE (e.g. mode=mean_std_norm gamma=0.95).", show_default=False)] = None,
+    algo: Annotated[Optional[str], typer.Option("--algo", help=f"Estimator: {' | '.join(CLI_ALGOS)}.")] = None,
+    rows: Annotated[Optional[Path], typer.Option("--rows", help="JSONL file, one row object per line.")] = None,
+    out: Annotated[Optional[Path], typer.Option("--out", help="Write the result here (atomically) instead of stdout.")] = None,
+) -> None:
+    from repro.algos import ALGOS
+    from repro.algos.rows import RowsError
+    from repro.config import load_config
+
+    if algo is None:
+        raise ReproError(f"--algo is required: one of {', '.join(CLI_ALGOS)}")
+    if algo not in CLI_ALGOS:
+        raise ReproError(f"unknown algo '{algo}'{did_you_mean(algo, list(CLI_ALGOS))}; choose from {', '.join(CLI_ALGOS)}")
+    if rows is None:
+        raise ReproError("--rows FILE.jsonl is required")
+    cfg = load_config(ALGOS.get(algo).config(), None, list(overrides or []))
+    fields = SERIAL_FIELDS if algo == "sgrpo" else STEP_FIELDS
+    objects, lines, columns = read_rows(rows, fields)
+    try:
+        computed = compute_fields(algo, cfg, columns)
+    except RowsError as e:
+        raise ReproError(f"{rows}:{lines[e.row]}: {e}") from None
+    for i, obj in enumerate(objects):
+        for name, values in computed.items():
+            obj[name] = values[i]
+    text = "".join(json.dumps(obj, ensure_ascii=False) + "\n" for obj in objects)
+    if out is None:
+        sys.stdout.write(text)
+    else:
+        from repro.io import atomic_write_text
+
+        atomic_write_text(out, text)
+        typer.echo(f"wrote {len(objects)} rows to {out}", err=True)

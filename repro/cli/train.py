@@ -1,0 +1,32 @@
+"""``repro train``: RL on an agent environment (GiGPO, GRPO, RLOO)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+HELP = """Train a policy with RL on an agent env; resumes from the run directory's last checkpoint.
+
+Writes results/<run>/{config.yaml, metrics.jsonl (one line per iteration), checkpoints/, results.json}.
+Paper settings live in benchmarks/gigpo/*.yaml, the CPU-sized ones in benchmarks/gigpo/cpu/.
+Any config key can be overridden as KEY=VALUE, e.g. iterations=10 loss.kl_coef=0 advantage.mode=mean_norm.
+"""
+
+
+def train_command(
+    overrides: Annotated[Optional[list[str]], typer.Argument(help="Config overrides KEY=VALUE (e.g. iterations=10).", show_default=False)] = None,
+    algo: Annotated[Optional[str], typer.Option("--algo", help="gigpo | grpo | rloo (see `repro ls algos`).")] = None,
+    env: Annotated[Optional[str], typer.Option("--env", help="alfworld | webshop.")] = None,
+    config: Annotated[Optional[Path], typer.Option("--config", "-c", help="YAML config file (e.g. benchmarks/gigpo/cpu/*.yaml).")] = None,
+    run_name: Annotated[Optional[str], typer.Option("--run-name", help="Run directory name under results/ (default: the config's, else train-<algo>-<env>).")] = None,
+    fresh: Annotated[bool, typer.Option("--fresh", help="Start over: delete the run's checkpoints and metrics instead of resuming.")] = False,
+) -> None:
+    from repro.trainer.config import build_train_config
+    from repro.trainer.loop import run_train
+
+    extra = [f"run_name={run_name}"] if run_name else []
+    cfg = build_train_config(algo, env, config, list(overrides or []) + extra)
+    path = run_train(cfg, fresh=fresh)
+    typer.echo(f"run directory: {path}")

@@ -1,0 +1,1 @@
+"""Datasets: the registry of pinned sources (``sources.json``), download (``fetch``) and checks."""

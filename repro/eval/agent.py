@@ -1,0 +1,102 @@
+"""``repro eval`` for agent envs (ALFWorld, WebShop): episodes of a model or scripted policy.
+
+Generic over :class:`repro.envs.base.AgentEnv`: the env lists its tasks (or, for
+``--policy replay``, reads them from a recorded-episodes file), the rollout pool runs them, and the
+env's ``summarize`` / ``breakdown_key`` hooks name the metrics and the per-bucket table.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+from rich.table import Table
+
+from repro.envs import ENVS
+from repro.errors import ReproError
+from repro.eval.config import EvalConfig
+from repro.results.run_dir import RunDir, default_run_name
+from repro.rollout import EnvPool, EpisodeRecord, collect_groups, run_scripted
+from repro.rollout.scripted import load_factory
+
+
+def eval_tasks(env_cls: type, cfg: EvalConfig) -> tuple[str, list[tuple[Any, dict]]]:
+    """(split label, [(task, scripted-policy kwargs)]) in evaluation order, ``--limit`` applied."""
+    if cfg.policy == "replay":
+        if not cfg.episodes_file:
+            raise ReproError("--policy replay needs --episodes FILE (a JSONL of recorded episodes)")
+        split, pairs = f"replay:{cfg.episodes_file}", env_cls.replay_episodes(cfg.episodes_file)
+    else:
+        split = cfg.split or env_cls.EVAL_SPLIT
+        pairs = [(t, {}) for t in env_cls(cfg.env, cfg.data_dir).task_ids(split)]
+    if not pairs:
+        raise ReproError(f"no tasks to evaluate for {cfg.env.name} ({split})")
+    return split, pairs[: cfg.limit] if cfg.limit else pairs
+
+
+def run_agent_eval(cfg: EvalConfig) -> Path:
+    env_cls = ENVS.get(cfg.env.name)
+    if cfg.policy != "model":
+        load_factory(env_cls, cfg.policy)  # an unknown policy name fails before any work
+    split, pairs = eval_tasks(env_cls, cfg)
+    run = RunDir.create(cfg.results_dir, cfg.run_name or default_run_name("eval", cfg.env.name), cfg)
+    console = Console(stderr=True)
+    total = len(pairs) * cfg.samples
+    wins = 0
+
+    with Progress(
+        TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
+        TextColumn("{task.fields[status]}"), TimeElapsedColumn(), TextColumn("ETA"), TimeRemainingColumn(),
+        console=console,
+    ) as progress:
+        bar = progress.add_task(f"{cfg.env.name} {split} ({cfg.policy})", total=total, status="")
+
+        def advance(record: EpisodeRecord) -> None:
+            nonlocal wins
+            wins += record.success
+            done = progress.tasks[bar].completed + 1
+            progress.update(bar, advance=1, status=f"won {wins}/{done}")
+
+        with EnvPool(env_cls, cfg.env, cfg.rollout, cfg.data_dir) as pool:
+            if cfg.policy == "model":
+                from repro.policy import load_policy
+
+                policy = load_policy(cfg.model)
+                tasks = [task for task, _ in pairs]
+                episodes = collect_groups(pool, policy, tasks, cfg.samples, cfg.sampling, on_episode=advance).episodes
+            else:
+                episodes = run_scripted(pool, cfg.policy, pairs, seed=cfg.seed, group_size=cfg.samples,
+                                        on_episode=advance)
+
+    metrics = env_cls.summarize(episodes)
+    run.write_samples([env_cls.sample_row(e) for e in episodes])
+    run.write_results({
+        "kind": "eval", "env": cfg.env.name, "policy": cfg.policy, "split": split,
+        "model": cfg.model.path if cfg.policy == "model" else None,
+        "tasks": len(pairs), "episodes_per_task": cfg.samples, "metrics": metrics,
+        "env_provenance": env_cls(cfg.env, cfg.data_dir).provenance(),
+    })
+    console.print(breakdown_table(env_cls, episodes, metrics))
+    console.print(f"results: {run.path / 'results.json'}")
+    return run.path
+
+
+def breakdown_table(env_cls: type, episodes: list[EpisodeRecord], metrics: dict[str, float]) -> Table:
+    table = Table(title=f"success by {env_cls.__name__} bucket")
+    for col in ("bucket", "episodes", "won", "success rate"):
+        table.add_column(col, justify="left" if col == "bucket" else "right")
+    buckets: dict[str, list[EpisodeRecord]] = {}
+    for e in episodes:
+        key = env_cls.breakdown_key(e)
+        if key is not None:
+            buckets.setdefault(key, []).append(e)
+    for key, eps in sorted(buckets.items()):
+        table.add_row(key, str(len(eps)), str(sum(e.success for e in eps)), f"{metrics[f'success_rate_{key}']:.3f}")
+    table.add_row("all", str(len(episodes)), str(sum(e.success for e in episodes)), f"{metrics['success_rate']:.3f}",
+                  style="bold")
+    failed = sum(e.failed is not None for e in episodes)
+    if failed:
+        table.caption = f"{failed} episode(s) failed (worker crash/hang or env error); see samples.jsonl"
+    return table

@@ -1,0 +1,151 @@
+"""Math evaluation: sample ``samples`` responses per problem, check the boxed answers, report
+accuracy (pass@1 averaged over samples) and mean generated tokens (sgrpo.md §2.10)."""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from repro.envs import ENVS
+from repro.envs.math import MathProblem, MathTask
+from repro.envs.verify import VERDICTS, Check, VerifierPool, count_verdicts
+from repro.errors import ReproError
+from repro.eval.config import EvalConfig
+from repro.results.run_dir import RunDir, default_run_name
+from repro.results.stats import mean_and_stderr
+
+
+def batch_seed(run_seed: int, sampling_seed: int, batch_index: int) -> int:
+    """Each generate() call gets its own seed, so a batch's samples do not depend on how many
+    batches ran before it in this process."""
+    return int(np.random.SeedSequence([run_seed, sampling_seed, batch_index]).generate_state(1)[0])
+
+
+def per_problem_metrics(problems: list[MathProblem], rows: list[dict[str, Any]]) -> dict[str, dict[str, float]]:
+    """accuracy and mean_tokens averaged within each problem first, so the standard error is over
+    problems (the samples of one problem are not independent draws of the benchmark)."""
+    by_problem: dict[str, list[dict[str, Any]]] = {p.id: [] for p in problems}
+    for row in rows:
+        by_problem[row["problem_id"]].append(row)
+    accuracy = [float(np.mean([r["verdict"] == "correct" for r in rs])) for rs in by_problem.values()]
+    tokens = [float(np.mean([r["generated_tokens"] for r in rs])) for rs in by_problem.values()]
+    out = {}
+    for name, values in (("accuracy", accuracy), ("mean_tokens", tokens)):
+        mean, stderr = mean_and_stderr(values)
+        out[name] = {"value": mean, "stderr": stderr}
+    return out
+
+
+def _model_provenance(policy: Any, cfg: EvalConfig) -> dict[str, Any]:
+    from repro.data.checksums import directory_sha256
+
+    model_dir = getattr(policy, "model_dir", None)
+    return {
+        "path": cfg.model.path,
+        "directory": str(model_dir) if model_dir else None,
+        "sha256": directory_sha256(model_dir) if model_dir else None,
+        "backend": cfg.model.backend,
+    }
+
+
+def _progress(console: Any) -> Any:
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+
+    return Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
+                    TimeElapsedColumn(), TextColumn("eta"), TimeRemainingColumn(), console=console)
+
+
+def _sample_all(policy: Any, prompts: list[list[int]], cfg: EvalConfig, console: Any) -> list[Any]:
+    batch = cfg.model.batch_size
+    generations = []
+    with _progress(console) as progress:
+        task = progress.add_task(f"sampling {cfg.env.name}", total=len(prompts))
+        for b, start in enumerate(range(0, len(prompts), batch)):
+            sampling = dataclasses.replace(cfg.sampling, seed=batch_seed(cfg.seed, cfg.sampling.seed, b))
+            generations += policy.sample(prompts[start:start + batch], sampling)
+            progress.update(task, advance=len(prompts[start:start + batch]))
+    return generations
+
+
+def _print_table(console: Any, cfg: EvalConfig, n_problems: int, metrics: dict, counts: dict) -> None:
+    from rich.table import Table
+
+    table = Table(title=f"{cfg.env.name} ({n_problems} problems x {cfg.samples} samples)")
+    table.add_column("metric")
+    table.add_column("value", justify="right")
+    table.add_column("± stderr", justify="right")
+    acc, tok = metrics["accuracy"], metrics["mean_tokens"]
+    table.add_row("accuracy (pass@1)", f"{100 * acc['value']:.2f}%", f"{100 * acc['stderr']:.2f}")
+    table.add_row("mean tokens", f"{tok['value']:.1f}", f"{tok['stderr']:.1f}")
+    for status in VERDICTS:
+        table.add_row(status, str(counts[status]), "")
+    table.add_row("truncated (hit max_new_tokens)", str(counts["truncated"]), "")
+    console.print(table)
+
+
+def run_math_eval(cfg: EvalConfig) -> Path:
+    from rich.console import Console
+
+    from repro.policy import load_policy
+
+    if cfg.policy != "model":
+        raise ReproError(f"math envs are evaluated with --policy model only, got '{cfg.policy}'")
+    console = Console()
+    start = time.perf_counter()
+    task: MathTask = ENVS.get(cfg.env.name)(cfg.env, cfg.data_dir)
+    split = cfg.split or cfg.env.split
+    problems = task.problems(split)[: cfg.limit]
+    policy = load_policy(cfg.model)
+    run = RunDir.create(cfg.results_dir, cfg.run_name or default_run_name("eval", cfg.env.name), cfg)
+
+    # Sample-major within a problem: its samples share a prompt length, so batches pad little.
+    requests = [p for p in problems for _ in range(cfg.samples)]
+    prompt_ids = {p.id: policy.chat_prompt(task.messages(p)) for p in problems}
+    generations = _sample_all(policy, [prompt_ids[p.id] for p in requests], cfg, console)
+    sampling_s = time.perf_counter() - start
+
+    checks = [Check(p.gold, g.text, p.answer_type) for p, g in zip(requests, generations)]
+    with VerifierPool(cfg.env.verify_workers or None, cfg.env.verify_timeout_s) as pool, \
+            _progress(console) as progress:
+        checking = progress.add_task("verifying", total=len(checks))
+        verdicts = pool.check_all(checks, on_verdict=lambda i, v: progress.advance(checking))
+
+    prompt_text = {pid: policy.tokenizer.decode(ids, skip_special_tokens=False) for pid, ids in prompt_ids.items()}
+    sample_index: dict[str, int] = {}
+    rows = []
+    for p, g, v in zip(requests, generations, verdicts):
+        k = sample_index[p.id] = sample_index.get(p.id, -1) + 1
+        rows.append({
+            "problem_id": p.id, "sample": k, "prompt": prompt_text[p.id], "response": g.text,
+            "gold": p.gold, "extracted_answer": v.extracted, "verdict": v.status,
+            "verdict_message": v.message, "generated_tokens": len(g.response_ids),
+            "finish_reason": g.finish_reason,
+        })
+    metrics = per_problem_metrics(problems, rows)
+    counts = {**count_verdicts(verdicts), "truncated": sum(g.finish_reason == "length" for g in generations)}
+    run.write_samples(rows)
+    results_path = run.write_results({
+        "kind": "eval",
+        "env": cfg.env.name,
+        "split": split,
+        "n_problems": len(problems),
+        "samples_per_problem": cfg.samples,
+        "n_responses": len(rows),
+        "metrics": metrics,
+        "counts": counts,
+        "model": _model_provenance(policy, cfg),
+        "sampling": dataclasses.asdict(cfg.sampling),
+        "seeds": {"seed": cfg.seed, "sampling.seed": cfg.sampling.seed,
+                  "batch_seeds": "SeedSequence([seed, sampling.seed, batch_index])"},
+        "verifier": {"extraction": "last \\boxed{} only (math-verify 0.9.0)",
+                     "timeout_s": cfg.env.verify_timeout_s, "workers": pool.n_workers,
+                     "workers_replaced": pool.replaced},
+        "wall_time_s": {"sampling": round(sampling_s, 3), "total": round(time.perf_counter() - start, 3)},
+    })
+    _print_table(console, cfg, len(problems), metrics, counts)
+    console.print(f"results: {results_path}")
+    return results_path

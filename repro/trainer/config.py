@@ -1,0 +1,106 @@
+"""The ``repro train`` config: one typed dataclass (defaults = the paper's ALFWorld setting,
+gigpo.md §3), the env's own section and the algorithm's estimator options chosen by name."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Optional
+
+from repro.config import ModelConfig, SamplingConfig, load_config, peek_value
+from repro.errors import ReproError
+from repro.rollout.config import RolloutConfig
+from repro.trainer.loss import LossOptions
+
+
+@dataclass
+class OptimConfig:
+    lr: float = 1e-6  # constant, no warm-up
+    weight_decay: float = 0.01
+    betas: list[float] = field(default_factory=lambda: [0.9, 0.999])
+    grad_clip: float = 1.0  # max global gradient norm
+
+    def validate(self, prefix: str = "optim") -> None:
+        if self.lr <= 0 or self.weight_decay < 0 or self.grad_clip <= 0:
+            raise ReproError(f"{prefix}: lr and grad_clip must be > 0, weight_decay >= 0")
+        if len(self.betas) != 2 or not all(0 <= b < 1 for b in self.betas):
+            raise ReproError(f"{prefix}.betas must be two numbers in [0, 1), got {self.betas}")
+
+
+@dataclass
+class ValidationConfig:
+    """Validation every ``eval_every`` iterations, through ``repro eval``'s agent driver."""
+
+    episodes: int = 128  # tasks of the split, one episode each (gigpo.md §2.1: 128 envs)
+    split: str = ""  # "" = the env's evaluation split
+    sampling: SamplingConfig = field(default_factory=lambda: SamplingConfig(temperature=0.4))
+
+    def validate(self, prefix: str = "validation") -> None:
+        if self.episodes < 1:
+            raise ReproError(f"{prefix}.episodes must be >= 1, got {self.episodes}")
+
+
+@dataclass
+class TrainConfig:
+    command: str = "train"
+    algo: str = "gigpo"  # see `repro ls algos`
+    advantage: Any = None  # the algorithm's estimator options (its dataclass, chosen by `algo`)
+    env: Any = None  # the env's own config dataclass, chosen by env.name
+    model: ModelConfig = field(default_factory=ModelConfig)
+    sampling: SamplingConfig = field(default_factory=SamplingConfig)  # rollout: T = 1, top-p 1
+    validation: ValidationConfig = field(default_factory=ValidationConfig)
+    rollout: RolloutConfig = field(default_factory=RolloutConfig)
+    loss: LossOptions = field(default_factory=LossOptions)
+    optim: OptimConfig = field(default_factory=OptimConfig)
+    tasks_per_iteration: int = 16
+    group_size: int = 8  # trajectories per task, all starting from the same initial state
+    iterations: int = 150
+    mini_batch_rows: int = 256  # step rows per optimiser step (one PPO epoch over all rows)
+    micro_batch_rows: int = 32  # rows per forward/backward (gradient accumulation)
+    shuffle_rows: bool = True  # shuffle rows before splitting into mini-batches (seeded per iteration)
+    save_every: int = 5  # checkpoint every N iterations (0 = only at the end)
+    keep_checkpoints: int = 2
+    eval_every: int = 5  # validate every N iterations (0 = never)
+    seed: int = 0
+    report_to: list[str] = field(default_factory=list)  # tensorboard, wandb (when installed)
+    run_name: Optional[str] = None  # default: train-<algo>-<env>-<timestamp>
+    results_dir: str = "results"
+    data_dir: Optional[str] = None
+
+    def validate(self, prefix: str = "") -> None:
+        for key in ("tasks_per_iteration", "group_size", "iterations", "mini_batch_rows", "micro_batch_rows"):
+            if getattr(self, key) < 1:
+                raise ReproError(f"{key} must be >= 1, got {getattr(self, key)}")
+        for key in ("save_every", "eval_every"):
+            if getattr(self, key) < 0:
+                raise ReproError(f"{key} must be >= 0, got {getattr(self, key)}")
+        if self.keep_checkpoints < 1:
+            raise ReproError(f"keep_checkpoints must be >= 1, got {self.keep_checkpoints}")
+        unknown = sorted(set(self.report_to) - {"tensorboard", "wandb"})
+        if unknown:
+            raise ReproError(f"report_to: unknown logger(s) {unknown}; choose from tensorboard, wandb")
+
+
+def build_train_config(algo: Optional[str], env: Optional[str], config_file: Optional[Path],
+                       overrides: list[str]) -> TrainConfig:
+    """Pick the algorithm and env (flags beat the file and overrides), then merge everything."""
+    from repro.algos import ALGOS
+    from repro.envs import ENVS
+
+    algo_name = algo or peek_value("algo", config_file, overrides, default=TrainConfig.algo)
+    env_name = env or peek_value("env.name", config_file, overrides)
+    if not env_name:
+        raise ReproError("no env given: pass --env NAME (see `repro ls envs`)")
+    if ENVS.entry(env_name).meta.get("kind") != "agent":
+        raise ReproError(f"env '{env_name}' is not an agent env; `repro train` trains on alfworld or webshop")
+    env_cls = ENVS.get(env_name)
+    algorithm = ALGOS.get(algo_name)
+    if algorithm.inputs != "step_rows":
+        raise ReproError(f"algo '{algo_name}' does not estimate advantages from step rows; "
+                         f"`repro train` runs gigpo, grpo and rloo")
+    overrides = [o for o in overrides if not o.startswith(("env.name=", "algo="))]
+    cfg = load_config(TrainConfig(advantage=algorithm.config(), env=env_cls.Config()), config_file, overrides)
+    cfg.algo, cfg.env.name = algo_name, env_name
+    if cfg.command != "train":
+        raise ReproError(f"config {config_file} is for '{cfg.command}', not 'train'")
+    return cfg

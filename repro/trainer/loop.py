@@ -1,0 +1,280 @@
+"""The RL training loop for multi-turn agents (GiGPO, GRPO, RLOO; gigpo.md §1, §3).
+
+An iteration: sample ``tasks_per_iteration`` training tasks → roll out ``group_size``
+trajectories per task with the shared loop (:mod:`repro.rollout`) → advantages from the
+algorithm's estimator on the step rows → one PPO epoch over the rows (:mod:`repro.trainer.update`)
+→ metrics line → validation every ``eval_every`` → checkpoint every ``save_every``.
+
+Reproducibility: every random choice of iteration ``i`` draws from a seed derived from
+(``seed``, ``i``, purpose), and a checkpoint also carries every global RNG state, so a run
+resumed from the checkpoint of iteration ``k`` repeats iterations ``k+1…`` bit for bit (CPU).
+Metrics lines written after the checkpoint are dropped on resume, so none is duplicated.
+
+Scale-out (peers.md §4): whole task groups are what a rank would own, so the estimator never
+needs another rank's rows; this module runs one process (world size 1).
+"""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+import random
+import shutil
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from repro.errors import ReproError
+from repro.io import append_jsonl, atomic_write_jsonl, read_jsonl
+from repro.results.run_dir import RunDir
+from repro.trainer import metrics as M
+from repro.trainer.checkpoint import latest_checkpoint, load_checkpoint, save_checkpoint
+from repro.trainer.config import TrainConfig
+from repro.trainer.update import UpdateBatch, causal_lm_scorer, logprob_mismatch, ppo_epoch, recompute_logprobs
+
+METRICS = "metrics.jsonl"
+CHECKPOINTS = "checkpoints"
+# config keys that may change when a run is resumed (they do not change what an iteration computes)
+RESUMABLE_KEYS = {"iterations", "save_every", "eval_every", "keep_checkpoints", "report_to", "run_name",
+                  "results_dir", "data_dir", "rollout.num_workers", "rollout.reset_timeout_s",
+                  "rollout.step_timeout_s"}
+PURPOSES = {"tasks": 0, "sampling": 1, "shuffle": 2, "validation": 3}
+
+
+def iteration_seed(seed: int, iteration: int, purpose: str) -> int:
+    """A 31-bit seed for one purpose of one iteration, independent of everything before it."""
+    return int(np.random.SeedSequence([seed, iteration, PURPOSES[purpose]]).generate_state(1)[0] >> 1)
+
+
+def run_name(cfg: TrainConfig) -> str:
+    return cfg.run_name or f"train-{cfg.algo}-{cfg.env.name}"
+
+
+def _flat(node: Any, prefix: str = "") -> dict[str, Any]:
+    if isinstance(node, dict):
+        out: dict[str, Any] = {}
+        for k, v in node.items():
+            out.update(_flat(v, f"{prefix}{k}."))
+        return out
+    return {prefix.rstrip("."): node}
+
+
+def config_differences(saved_yaml: str, cfg: TrainConfig) -> list[str]:
+    """Keys whose value differs between a run directory's config.yaml and ``cfg`` (resumable keys excluded)."""
+    import yaml
+
+    from repro.config import config_to_yaml
+
+    old, new = _flat(yaml.safe_load(saved_yaml)), _flat(yaml.safe_load(config_to_yaml(cfg)))
+    return sorted(k for k in old.keys() | new.keys() if k not in RESUMABLE_KEYS and old.get(k) != new.get(k))
+
+
+def prepare_run_dir(cfg: TrainConfig, fresh: bool) -> tuple[RunDir, Path | None]:
+    """The run directory (config.yaml written) and the checkpoint to resume from, if any."""
+    path = Path(cfg.results_dir) / run_name(cfg)
+    if fresh:
+        shutil.rmtree(path / CHECKPOINTS, ignore_errors=True)
+        for name in (METRICS, "results.json"):
+            (path / name).unlink(missing_ok=True)
+    checkpoint = latest_checkpoint(path / CHECKPOINTS)
+    if checkpoint is not None and (path / "config.yaml").is_file():
+        diff = config_differences((path / "config.yaml").read_text(), cfg)
+        if diff:
+            raise ReproError(f"run directory {path} holds a run with a different config ({', '.join(diff[:5])}); "
+                             f"pass --fresh to start over or --run-name for a new run")
+    return RunDir.create(cfg.results_dir, run_name(cfg), cfg), checkpoint
+
+
+def truncate_metrics(path: Path, last_iteration: int) -> None:
+    """Drop metrics lines of iterations after the checkpoint (they will be redone)."""
+    if path.is_file():
+        atomic_write_jsonl(path, [r for r in read_jsonl(path) if r["iteration"] <= last_iteration])
+
+
+class TimedPolicy:
+    """The policy with its ``sample`` calls timed, so rollout time splits into generation and the
+    rest (env steps not hidden behind generation, prompt rendering)."""
+
+    def __init__(self, policy: Any):
+        self.policy = policy
+        self.seconds = 0.0
+
+    def sample(self, *args: Any, **kwargs: Any) -> Any:
+        start = time.perf_counter()
+        try:
+            return self.policy.sample(*args, **kwargs)
+        finally:
+            self.seconds += time.perf_counter() - start
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.policy, name)
+
+
+class Trainer:
+    """Holds the policy, reference, optimiser and env pool of one run; :meth:`run` trains."""
+
+    def __init__(self, cfg: TrainConfig, run_dir: RunDir):
+        from repro.algos import ALGOS
+        from repro.envs import ENVS
+        from repro.policy import load_policy
+
+        self.cfg = cfg
+        self.run_dir = run_dir
+        random.seed(cfg.seed)
+        np.random.seed(cfg.seed)
+        torch.manual_seed(cfg.seed)
+        self.policy = load_policy(cfg.model)
+        self.model = self.policy.model
+        # Dropout stays off (eval mode) in the update too, so recomputed log-probs equal the sampler's.
+        self.model.eval()
+        self.reference = None
+        if cfg.loss.kl_coef > 0:  # the frozen initial weights (a copy before any update or resume)
+            self.reference = copy.deepcopy(self.model).requires_grad_(False)
+        self.optimizer = torch.optim.AdamW(self.model.parameters(), lr=cfg.optim.lr, betas=tuple(cfg.optim.betas),
+                                           weight_decay=cfg.optim.weight_decay)
+        self.score = causal_lm_scorer(self.policy.pad_id)
+        self.algorithm = ALGOS.get(cfg.algo)
+        self.env_cls = ENVS.get(cfg.env.name)
+        self.task_source = self.env_cls(cfg.env, cfg.data_dir)
+
+    # -- one iteration ------------------------------------------------------------------------
+
+    def iteration(self, pool, it: int) -> dict[str, Any]:
+        from repro.rollout import collect_groups
+
+        cfg = self.cfg
+        t0 = time.perf_counter()
+        tasks = self.task_source.sample_tasks(self.env_cls.TRAIN_SPLIT, cfg.tasks_per_iteration,
+                                              iteration_seed(cfg.seed, it, "tasks"))
+        sampling = dataclasses.replace(cfg.sampling, seed=iteration_seed(cfg.seed, it, "sampling"))
+        timed = TimedPolicy(self.policy)
+        rollout = collect_groups(pool, timed, tasks, group_size=cfg.group_size, sampling=sampling)
+        t1 = time.perf_counter()
+
+        self.run_dir.write_samples([e.to_json() for e in rollout.episodes])  # the latest iteration's episodes
+        rows = rollout.rows
+        advantages, anchor_group = self.advantages(rows)
+        t2 = time.perf_counter()
+
+        batch = UpdateBatch([r.prompt_ids for r in rows], [r.response_ids for r in rows],
+                            [r.logprobs for r in rows], advantages)
+        temperature = cfg.sampling.temperature
+        recomputed = recompute_logprobs(self.model, self.score, batch, temperature, cfg.micro_batch_rows)
+        order = list(range(len(rows)))
+        if cfg.shuffle_rows:
+            generator = torch.Generator().manual_seed(iteration_seed(cfg.seed, it, "shuffle"))
+            order = torch.randperm(len(rows), generator=generator).tolist()
+        update = ppo_epoch(self.model, self.reference, self.optimizer, self.score, batch, order, cfg.loss,
+                           temperature, cfg.mini_batch_rows, cfg.micro_batch_rows, cfg.optim.grad_clip)
+        t3 = time.perf_counter()
+
+        response_tokens = sum(len(r.response_ids) for r in rows)
+        line: dict[str, Any] = {"iteration": it, "tasks": [str(t) for t in tasks]}
+        line.update(self.env_cls.summarize(rollout.episodes))
+        line.update({"rows": len(rows), "response_tokens": response_tokens})
+        line.update(update)
+        line.update(logprob_mismatch(batch.old_logprobs, recomputed))
+        line.update(M.advantage_summary(advantages))
+        if anchor_group is not None:
+            line.update(M.anchor_group_sizes(anchor_group))
+        line["timing"] = {
+            "rollout_s": t1 - t0,
+            "generate_s": timed.seconds,
+            "env_s": t1 - t0 - timed.seconds,
+            "advantage_s": t2 - t1,
+            "update_s": t3 - t2,
+            "tokens_per_s": response_tokens / timed.seconds if timed.seconds else 0.0,
+            "peak_rss_mb": M.peak_rss_mb(),
+        }
+        return line
+
+    def advantages(self, rows) -> tuple[list[float], np.ndarray | None]:
+        """One advantage per row, and GiGPO's step-group code per row (None for other algorithms)."""
+        from repro.algos.rows import StepRows
+
+        if not rows:
+            return [], None
+        step_rows = StepRows.from_columns(
+            group=[r.group for r in rows], traj=[r.traj for r in rows], step=[r.step + 1 for r in rows],
+            reward=[r.reward for r in rows], valid=[r.valid for r in rows], anchor=[r.anchor for r in rows])
+        result = self.algorithm.estimate(step_rows, self.cfg.advantage)
+        # GiGPO returns its parts (advantage, anchor groups, ...); GRPO and RLOO an array
+        advantages = getattr(result, "advantage", result)
+        return advantages.astype(float).tolist(), getattr(result, "anchor_group", None)
+
+    # -- the run ------------------------------------------------------------------------------
+
+    def run(self, checkpoint: Path | None) -> dict[str, Any]:
+        from omegaconf import OmegaConf
+
+        from repro.rollout import EnvPool
+        from repro.trainer.report import Trackers
+        from repro.trainer.view import LiveView
+
+        cfg = self.cfg
+        ckpt_root = self.run_dir.path / CHECKPOINTS
+        metrics_path = self.run_dir.path / METRICS
+        start = 0
+        if checkpoint is not None:
+            start = load_checkpoint(checkpoint, self.model, self.optimizer)["iteration"]
+        truncate_metrics(metrics_path, start)
+        last: dict[str, Any] = {}
+        trackers = Trackers(cfg.report_to, self.run_dir.path, run_name(cfg), OmegaConf.to_container(OmegaConf.structured(cfg)))
+        try:
+            with EnvPool(self.env_cls, cfg.env, cfg.rollout, data_dir=cfg.data_dir) as pool, \
+                    LiveView(cfg, run_name(cfg), start) as view:
+                for it in range(start + 1, cfg.iterations + 1):
+                    view.phase(it, "rollout")
+                    last = self.iteration(pool, it)
+                    if cfg.eval_every and it % cfg.eval_every == 0:
+                        view.phase(it, "validation")
+                        started = time.perf_counter()
+                        last.update(self.validate(pool, it))
+                        last["timing"]["validation_s"] = time.perf_counter() - started
+                    append_jsonl(metrics_path, last)
+                    trackers.log(last)
+                    view.record(last)
+                    if (cfg.save_every and it % cfg.save_every == 0) or it == cfg.iterations:
+                        save_checkpoint(ckpt_root, it, self.model, self.optimizer,
+                                        {"seed": cfg.seed, "next_task_seed": iteration_seed(cfg.seed, it + 1, "tasks"),
+                                         "next_sampling_seed": iteration_seed(cfg.seed, it + 1, "sampling")},
+                                        keep_last=cfg.keep_checkpoints)
+        finally:
+            trackers.close()
+        return last
+
+    def validate(self, pool, it: int) -> dict[str, Any]:
+        """``repro eval``'s task list and rollout at the validation sampling settings (T = 0.4);
+        metrics prefixed ``val_``, episodes written to ``validation/iter_N.jsonl``."""
+        from repro.eval.agent import eval_tasks
+        from repro.eval.config import EvalConfig
+        from repro.rollout import collect_groups
+
+        cfg = self.cfg
+        val = cfg.validation
+        eval_cfg = EvalConfig(env=cfg.env, model=cfg.model, sampling=val.sampling, split=val.split,
+                              limit=val.episodes, data_dir=cfg.data_dir)
+        split, pairs = eval_tasks(self.env_cls, eval_cfg)
+        sampling = dataclasses.replace(val.sampling, seed=iteration_seed(cfg.seed, it, "validation"))
+        episodes = collect_groups(pool, self.policy, [task for task, _ in pairs], 1, sampling).episodes
+        atomic_write_jsonl(self.run_dir.path / "validation" / f"iter_{it:06d}.jsonl", [e.to_json() for e in episodes])
+        metrics = {f"val_{k}": v for k, v in self.env_cls.summarize(episodes).items()}
+        return metrics | {"val_split": split}
+
+
+def run_train(cfg: TrainConfig, fresh: bool = False) -> Path:
+    """Train (or resume) the run ``cfg`` describes; returns the run directory."""
+    run_dir, checkpoint = prepare_run_dir(cfg, fresh)
+    trainer = Trainer(cfg, run_dir)
+    trainer.run(checkpoint)
+    lines = read_jsonl(run_dir.path / METRICS)
+    final = latest_checkpoint(run_dir.path / CHECKPOINTS)
+    run_dir.write_results({
+        "command": "train", "algo": cfg.algo, "env": cfg.env.name, "iterations": cfg.iterations,
+        "final": M.without_timing(lines[-1]) if lines else {},
+        "checkpoint": str(final) if final else None,
+    })
+    return run_dir.path

@@ -1,0 +1,130 @@
+"""One PPO epoch over the step rows of an iteration (gigpo.md §1 "Update").
+
+Rows are split into mini-batches of ``mini_batch_rows`` (one optimiser step each) and every
+mini-batch into micro-batches of ``micro_batch_rows`` (gradient accumulation, bounded memory);
+the token-mean is taken over the whole mini-batch, so micro-batching does not change the loss.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable, Sequence
+
+import torch
+
+from repro.trainer.loss import LossOptions, LossTerms, entropy_from_logits, policy_loss
+
+# (model, prompts, responses, temperature, with_entropy) -> (log-probs [B, L], entropy [B, L] | None);
+# padded on the right to the longest response; padding positions are ignored through the mask.
+ScoreFn = Callable[..., tuple[torch.Tensor, torch.Tensor | None]]
+
+
+def causal_lm_scorer(pad_id: int) -> ScoreFn:
+    """The trainer's :data:`ScoreFn` for a Hugging Face causal LM, through the policy layer's
+    log-prob computation (the same numbers the sampler records)."""
+    from repro.policy.logprobs import pack_prompt_response, position_ids_for, response_logprobs, token_logprobs
+
+    def score(model, prompts, responses, temperature, with_entropy):
+        if not with_entropy:
+            return response_logprobs(model, prompts, responses, temperature, pad_id)[0], None
+        # the entropy bonus needs the logits themselves: one forward pass serves both terms
+        device = next(model.parameters()).device
+        ids, attention, mask = (t.to(device) for t in pack_prompt_response(prompts, responses, pad_id))
+        r_len = mask.shape[1]
+        logits = model(input_ids=ids, attention_mask=attention, position_ids=position_ids_for(attention),
+                       use_cache=False, logits_to_keep=r_len + 1).logits[:, :-1].float()
+        if temperature > 0:
+            logits = logits / temperature
+        logprobs = token_logprobs(logits, ids[:, -r_len:], 1.0).masked_fill(~mask, 0.0)
+        return logprobs, entropy_from_logits(logits).masked_fill(~mask, 0.0)
+
+    return score
+
+
+@dataclass
+class UpdateBatch:
+    """The training view of an iteration's step rows (all lists aligned, one entry per row)."""
+
+    prompt_ids: list[list[int]]
+    response_ids: list[list[int]]
+    old_logprobs: list[list[float]]  # recorded while sampling (the behaviour policy)
+    advantages: list[float]
+
+    def __len__(self) -> int:
+        return len(self.response_ids)
+
+
+def padded(values: Sequence[Sequence[float]], width: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """[rows, width] float tensor (right-padded with 0) and its 0/1 mask."""
+    out = torch.zeros(len(values), width)
+    mask = torch.zeros(len(values), width)
+    for i, v in enumerate(values):
+        out[i, : len(v)] = torch.tensor(v, dtype=torch.float32)
+        mask[i, : len(v)] = 1.0
+    return out, mask
+
+
+def recompute_logprobs(model, score_fn: ScoreFn, batch: UpdateBatch, temperature: float,
+                       micro_batch_rows: int) -> list[list[float]]:
+    """Log-probs of every row's response under ``model`` (no gradient), unpadded."""
+    out: list[list[float]] = []
+    with torch.no_grad():
+        for start in range(0, len(batch), micro_batch_rows):
+            rows = slice(start, start + micro_batch_rows)
+            logprobs, _ = score_fn(model, batch.prompt_ids[rows], batch.response_ids[rows], temperature, False)
+            out.extend(logprobs[i, : len(r)].tolist() for i, r in enumerate(batch.response_ids[rows]))
+    return out
+
+
+def logprob_mismatch(recorded: Sequence[Sequence[float]], recomputed: Sequence[Sequence[float]]) -> dict[str, float]:
+    """How far the sampler's log-probs are from the trainer's (≈ 0 on HF; the first thing vLLM breaks)."""
+    diffs = torch.tensor([abs(a - b) for r, c in zip(recorded, recomputed) for a, b in zip(r, c)])
+    if diffs.numel() == 0:
+        return {"logprob_mismatch_mean": 0.0, "logprob_mismatch_max": 0.0}
+    return {"logprob_mismatch_mean": diffs.mean().item(), "logprob_mismatch_max": diffs.max().item()}
+
+
+def ppo_epoch(model, ref_model, optimizer: torch.optim.Optimizer, score_fn: ScoreFn, batch: UpdateBatch,
+              order: Sequence[int], options: LossOptions, temperature: float, mini_batch_rows: int,
+              micro_batch_rows: int, grad_clip: float) -> dict[str, float]:
+    """One pass over the rows in ``order``; returns the means of the loss terms over mini-batches."""
+    totals = {"loss": 0.0, "policy_loss": 0.0, "kl": 0.0, "entropy": 0.0, "clip_fraction": 0.0, "grad_norm": 0.0}
+    steps = 0
+    for mb_start in range(0, len(order), mini_batch_rows):
+        mb = list(order[mb_start: mb_start + mini_batch_rows])
+        mb_tokens = float(sum(len(batch.response_ids[i]) for i in mb))
+        if mb_tokens == 0:
+            continue
+        optimizer.zero_grad(set_to_none=True)
+        sums = dict.fromkeys(("loss", "policy_loss", "kl", "entropy", "clip_fraction"), 0.0)
+        for start in range(0, len(mb), micro_batch_rows):
+            rows = mb[start: start + micro_batch_rows]
+            terms = micro_batch_loss(model, ref_model, score_fn, batch, rows, options, temperature, mb_tokens, len(mb))
+            terms.loss.backward()
+            for k in sums:
+                sums[k] += getattr(terms, k).item()
+        grad_norm = torch.nn.utils.clip_grad_norm_(model.parameters(), grad_clip)
+        optimizer.step()
+        for k in sums:
+            totals[k] += sums[k]
+        totals["grad_norm"] += grad_norm.item()
+        steps += 1
+    return {k: v / max(steps, 1) for k, v in totals.items()} | {"optimizer_steps": steps}
+
+
+def micro_batch_loss(model, ref_model, score_fn: ScoreFn, batch: UpdateBatch, rows: list[int],
+                     options: LossOptions, temperature: float, mb_tokens: float, mb_rows: int) -> LossTerms:
+    prompts = [batch.prompt_ids[i] for i in rows]
+    responses = [batch.response_ids[i] for i in rows]
+    width = max(len(r) for r in responses)
+    old, mask = padded([batch.old_logprobs[i] for i in rows], width)
+    advantages = torch.tensor([batch.advantages[i] for i in rows], dtype=torch.float32)
+    logprobs, entropy = score_fn(model, prompts, responses, temperature, options.entropy_coef > 0)
+    ref = None
+    if ref_model is not None and options.kl_coef > 0:
+        with torch.no_grad():
+            ref, _ = score_fn(ref_model, prompts, responses, temperature, False)
+    normaliser = mb_tokens if options.aggregation == "token-mean" else float(mb_rows)
+    return policy_loss(logprobs[:, :width], old, advantages, mask, options,
+                       entropy=None if entropy is None else entropy[:, :width],
+                       ref_logprobs=None if ref is None else ref[:, :width], normaliser=normaliser)

@@ -1,0 +1,187 @@
+"""ALFWorld on the real TextWorld engine, the model rollout loop with the tiny model, worker crashes
+and ``repro eval --env alfworld``. Few games: an ALFWorld reset costs 1-10 s."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+
+import pytest
+
+pytest.importorskip("textworld", reason="the ALFWorld text engine (textworld) is not installed")
+
+from repro.config import ModelConfig, SamplingConfig  # noqa: E402
+from repro.envs.alfworld import TASK_TYPES, AlfworldEnv, task_type_of  # noqa: E402
+from repro.errors import ReproError  # noqa: E402
+from repro.rollout import EnvPool, RolloutConfig, collect_groups, project_action, run_scripted  # noqa: E402
+
+
+@pytest.fixture(scope="module")
+def seen_ids() -> list[str]:
+    return AlfworldEnv(AlfworldEnv.Config()).task_ids("valid_seen")
+
+
+def one_per_type(ids: list[str]) -> list[str]:
+    first: dict[str, str] = {}
+    for t in ids:
+        first.setdefault(task_type_of(t), t)
+    return [first[k] for k in sorted(first)]
+
+
+def test_splits_list_games_in_a_stable_order(seen_ids):
+    env = AlfworldEnv(AlfworldEnv.Config())
+    unseen = env.task_ids("valid_unseen")
+    assert (len(seen_ids), len(unseen)) == (140, 134)
+    assert seen_ids == sorted(seen_ids) and seen_ids[0].startswith("valid_seen/")
+    counts = {k: sum(task_type_of(t) == k for t in unseen) for k in TASK_TYPES.values()}
+    assert counts == {"pick": 24, "look": 18, "clean": 31, "heat": 23, "cool": 21, "pick2": 17}
+    assert env.sample_tasks("valid_seen", 5, seed=3) == env.sample_tasks("valid_seen", 5, seed=3)
+    with pytest.raises(ReproError, match="unknown ALFWorld split 'valid'"):
+        env.task_ids("valid")
+    with pytest.raises(ReproError, match="not an ALFWorld task id"):
+        env.game_file("valid_seen/nonsense")
+
+
+def test_packed_split_is_unpacked_once_into_the_cache(tmp_path, monkeypatch):
+    monkeypatch.setenv("REPRO_CACHE", str(tmp_path))
+    ids = AlfworldEnv(AlfworldEnv.Config()).task_ids("valid_train")
+    assert len(ids) == 200 and all(t.startswith("valid_train/") for t in ids)
+    root = tmp_path / "alfworld" / "json_2.1.1"
+    assert sorted(p.name for p in root.iterdir()) == ["valid_train"]  # no temp dir left behind
+    mtime = (root / "valid_train").stat().st_mtime_ns
+    AlfworldEnv(AlfworldEnv.Config()).task_ids("valid_train")
+    assert (root / "valid_train").stat().st_mtime_ns == mtime
+
+
+def test_env_semantics_on_a_real_game(seen_ids):
+    env = AlfworldEnv(AlfworldEnv.Config(max_steps=2))
+    task = next(t for t in seen_ids if task_type_of(t) == "pick")
+    obs, info = env.reset(task)
+    assert obs.startswith("-= Welcome to TextWorld, ALFRED! =-") and info["anchor"] == obs
+    assert info["task"] and info["task"] in obs and info["task_type"] == "pick" and not info["won"]
+    assert "help" not in info["admissible_actions"] and "look" in info["admissible_actions"]
+    obs, reward, done, info = env.step("fly to the moon")
+    assert (obs, reward, done, info["anchor"]) == ("Nothing happens.", 0.0, False, "Nothing happens.")
+    _, _, done, _ = env.step("look")
+    assert done  # the max_steps cap
+    env.close()
+
+
+def test_expert_wins_one_game_of_each_task_type(seen_ids):
+    games = one_per_type(seen_ids)
+    with EnvPool(AlfworldEnv, AlfworldEnv.Config(), RolloutConfig(num_workers=2)) as pool:
+        records = run_scripted(pool, "expert", [(t, {}) for t in games])
+    assert [r.task for r in records] == games
+    assert {task_type_of(r.task) for r in records} == set(TASK_TYPES.values())
+    for r in records:
+        assert r.failed is None and r.success and r.episode_return == 10.0 and r.task_score == 1.0
+        assert r.trace[-1]["done"] and r.trace[-1]["reward"] == 10.0
+        assert all(t["reward"] == 0.0 and not t["done"] for t in r.trace[:-1])
+        assert r.steps == len(r.trace) == len(json.loads(AlfworldEnv(AlfworldEnv.Config()).game_file(r.task).read_text())["walkthrough"])
+
+
+def test_model_policy_rollout_loop(tiny_model_dir, seen_ids):
+    from repro.policy import load_policy
+
+    policy = load_policy(ModelConfig(path=str(tiny_model_dir)))
+    cfg = AlfworldEnv.Config(max_steps=3)
+    tasks = seen_ids[:2]
+    with EnvPool(AlfworldEnv, cfg, RolloutConfig(num_workers=2)) as pool:
+        rollout = collect_groups(pool, policy, tasks, group_size=2, sampling=SamplingConfig(max_new_tokens=24, seed=1))
+    assert [(e.group, e.traj, e.task) for e in rollout.episodes] == [(0, 0, tasks[0]), (0, 1, tasks[0]), (1, 2, tasks[1]), (1, 3, tasks[1])]
+    assert len(rollout.rows) == 4 * 3  # the random model never wins: every episode hits the cap
+    for ep in rollout.episodes:
+        rows = [r for r in rollout.rows if r.traj == ep.traj]
+        assert ep.failed is None and not ep.success and ep.steps == 3 and ep.policy == "model"
+        assert [r.step for r in rows] == [0, 1, 2] and [r.done for r in rows] == [False, False, True]
+        assert all(r.group == ep.group and r.episode_length == 3 and r.episode_return == 0.0 for r in rows)
+        for row, entry in zip(rows, ep.trace):
+            # the anchor is the raw observation the reply answered
+            assert row.anchor == entry["observation"]
+            assert (entry["action"], entry["valid"]) == project_action(entry["reply"], 30)
+            assert row.valid == entry["valid"] and len(row.logprobs) == len(row.response_ids) > 0
+        assert rows[0].anchor.startswith("-= Welcome to TextWorld") and "Your task is to:" in rows[0].anchor
+        first = policy.tokenizer.decode(rows[0].prompt_ids)
+        third = policy.tokenizer.decode(rows[2].prompt_ids)
+        assert "Observation 1" not in first and "step 3" in third
+        # history: the last two (observation, action) pairs, quoted, with their step numbers
+        assert f"Action 1: '{ep.trace[0]['action']}']" in third and f"Action 2: '{ep.trace[1]['action']}']" in third
+        assert f"[Observation 2: '{ep.trace[1]['observation']}'" in third
+
+
+def test_worker_crash_fails_only_that_episode(seen_ids):
+    games = seen_ids[:3]
+    with EnvPool(AlfworldEnv, AlfworldEnv.Config(), RolloutConfig(num_workers=1)) as pool:
+        killed = []
+
+        def kill_after_first(record):
+            if not killed:  # the second game's episode is now running in the only worker
+                killed.append(pool.worker_pids()[0])
+                os.kill(killed[0], signal.SIGKILL)
+
+        records = run_scripted(pool, "expert", [(t, {}) for t in games], on_episode=kill_after_first)
+        assert pool.restarts == 1 and pool.worker_pids()[0] != killed[0]
+    assert [r.success for r in records] == [True, False, True]
+    assert records[1].failed and "worker crashed" in records[1].failed and records[1].task == games[1]
+
+
+def test_hung_worker_is_restarted_and_its_episode_failed(seen_ids):
+    # every real reset takes far longer than this budget, so the first episode "hangs"
+    cfg = RolloutConfig(num_workers=1, reset_timeout_s=0.05, step_timeout_s=0.001)
+    with EnvPool(AlfworldEnv, AlfworldEnv.Config(max_steps=2), cfg) as pool:
+        (record,) = run_scripted(pool, "random", [(seen_ids[0], {})])
+        assert pool.restarts == 1
+    assert not record.success and "hung for more than" in record.failed
+
+
+def test_crash_restores_the_other_episodes_of_the_worker(seen_ids):
+    cfg = AlfworldEnv.Config()
+    with EnvPool(AlfworldEnv, cfg, RolloutConfig(num_workers=1)) as pool:
+        pool.reset(0, seen_ids[0])
+        (res,) = pool.wait()
+        assert res.ok and res.kind == "reset"
+        target = res.value[1]["admissible_actions"][0]  # a "go to ..." action
+        pool.step(0, target)
+        (res,) = pool.wait()
+        before = res.value[0]
+        pool.reset(1, seen_ids[1])  # in flight for ~1 s: kill the worker during it
+        os.kill(pool.worker_pids()[0], signal.SIGKILL)
+        (res,) = pool.wait()
+        assert (res.eid, res.kind, res.ok) == (1, "reset", False) and "during reset" in res.value
+        pool.step(0, "look")  # episode 0 was rebuilt on the new worker by replaying its action
+        (res,) = pool.wait()
+        assert res.ok and res.eid == 0 and pool.restarts == 1
+    env = AlfworldEnv(cfg)  # the same two actions on an undisturbed env
+    env.reset(seen_ids[0])
+    assert env.step(target)[0] == before
+    assert env.step("look")[0] == res.value[0]
+    env.close()
+
+
+def test_eval_cli_writes_results_and_traces(tmp_path, seen_ids):
+    cmd = [sys.executable, "-m", "repro", "eval", "--env", "alfworld", "--policy", "random", "--split", "valid_seen",
+           "--limit", "2", "--episodes-per-game", "2", "--run-name", "r", "env.max_steps=4", "rollout.num_workers=2",
+           f"results_dir={tmp_path}"]
+    out = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr
+    results = json.loads((tmp_path / "r" / "results.json").read_text())
+    m = results["metrics"]
+    assert results["policy"] == "random" and results["episodes_per_task"] == 2 and m["episodes"] == 4
+    assert m["mean_steps"] <= 4 and m["invalid_action_rate"] == 0.0 and "success_rate" in m
+    samples = [json.loads(line) for line in (tmp_path / "r" / "samples.jsonl").read_text().splitlines()]
+    assert [s["task"] for s in samples] == [seen_ids[0]] * 2 + [seen_ids[1]] * 2
+    for s in samples:
+        assert s["steps"] == len(s["trace"]) and s["trace"][0]["observation"].startswith("-= Welcome")
+        assert all(t["action"] in t["admissible_actions"] for t in s["trace"])
+    assert "success by AlfworldEnv bucket" in out.stderr
+
+
+def test_eval_cli_rejects_bad_input(tmp_path):
+    for args, msg in ((["--policy", "oracle"], "unknown scripted policy 'oracle'"),
+                      (["--split", "valid"], "unknown ALFWorld split 'valid'")):
+        out = subprocess.run([sys.executable, "-m", "repro", "eval", "--env", "alfworld", *args,
+                              f"results_dir={tmp_path}"], capture_output=True, text=True, timeout=120)
+        assert out.returncode == 2 and msg in out.stderr and "Traceback" not in out.stderr
