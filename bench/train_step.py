@@ -14,9 +14,6 @@ import statistics
 import tempfile
 from pathlib import Path
 
-from rich.console import Console
-from rich.table import Table
-
 CPU_CONFIGS = Path(__file__).resolve().parents[1] / "benchmarks" / "gigpo" / "cpu"
 COLUMNS = ["rollout_s", "generate_s", "env_s", "advantage_s", "update_s", "tokens_per_s", "peak_rss_mb"]
 
@@ -37,20 +34,19 @@ def main() -> None:
     parser.add_argument("--iterations", type=int, default=4)
     parser.add_argument("--configs", nargs="+", default=["alfworld_gigpo_std", "alfworld_grpo", "webshop_gigpo_std"])
     args = parser.parse_args()
-    table = Table(title=f"repro train, cpu configs: seconds per iteration (mean of iterations 2..{args.iterations})")
-    for col in ["config", "iter 1 s", "iteration s", *COLUMNS, "rows"]:
-        table.add_column(col, justify="left" if col == "config" else "right")
+    header = ["config", "iter1_s", "iter_s", *COLUMNS, "rows"]
+    print(f"seconds per iteration, mean of iterations 2..{args.iterations} (iter1_s: the first, with env start-up)")
+    print(" ".join(f"{h:>20}" if i == 0 else f"{h:>12}" for i, h in enumerate(header)))
     with tempfile.TemporaryDirectory() as tmp:
         for config in args.configs:
             lines = measure(config, args.iterations, Path(tmp))
             steady = lines[1:] or lines
             mean = {k: statistics.mean(line["timing"][k] for line in steady) for k in COLUMNS}
             total = lambda line: sum(line["timing"][k] for k in ("rollout_s", "advantage_s", "update_s"))  # noqa: E731
-            table.add_row(config, f"{total(lines[0]):.2f}", f"{statistics.mean(total(x) for x in steady):.2f}",
-                          *[f"{mean[k]:.4f}" if k == "advantage_s" else f"{mean[k]:.2f}" for k in COLUMNS],
-                          f"{statistics.mean(x['rows'] for x in steady):.1f}")
-    Console().print(table)
-
+            cells = [f"{total(lines[0]):.2f}", f"{statistics.mean(total(x) for x in steady):.2f}",
+                     *[f"{mean[k]:.4f}" if k == "advantage_s" else f"{mean[k]:.2f}" for k in COLUMNS],
+                     f"{statistics.mean(x['rows'] for x in steady):.1f}"]
+            print(f"{config:>20} " + " ".join(f"{c:>12}" for c in cells), flush=True)
 
 if __name__ == "__main__":
     main()

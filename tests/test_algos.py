@@ -250,7 +250,7 @@ def test_sgrpo_rows_in_any_order_and_many_groups():
 
 
 def test_registry_entries_load():
-    assert ALGOS.names() == ["gigpo", "grpo", "ppo", "rloo", "sgrpo"]
+    assert ALGOS.names() == ["gigpo", "grpo", "length_penalty", "ppo", "rloo", "sgrpo"]
     assert ALGOS.get("gigpo").config is GiGPOConfig
     assert ALGOS.get("ppo").estimate is gae_advantages
 

@@ -35,3 +35,5 @@ ALGOS.register("grpo", "repro.algos.grpo:GRPO", "GRPO on step rows; norm_by_std=
 ALGOS.register("rloo", "repro.algos.rloo:RLOO", "RLOO: leave-one-out baseline over the group's rows")
 ALGOS.register("ppo", "repro.algos.gae:PPO", "PPO with a critic: GAE within each step row + batch whitening")
 ALGOS.register("sgrpo", "repro.algos.sgrpo:SGRPO", "S-GRPO: decaying reward over a serial group, r - mean(r)")
+ALGOS.register("length_penalty", "repro.algos.length_penalty:LENGTH_PENALTY",
+               "RL + length penalty (Arora & Zanette, α=0.2): S-GRPO's baseline, RLOO advantage")

@@ -28,6 +28,8 @@ def eval_command(
     config: Annotated[Optional[Path], typer.Option("--config", "-c", help="YAML config file (e.g. benchmarks/*.yaml).")] = None,
     run_name: Annotated[Optional[str], typer.Option("--run-name", help="Run directory name under results/.")] = None,
     seed: Annotated[Optional[int], typer.Option("--seed", help="Seed for sampling and task order.")] = None,
+    suite: Annotated[Optional[str], typer.Option("--suite", help="Run a paper's benchmark suite instead of one env ('sgrpo': five math benchmarks, Table 1 layout).")] = None,
+    exit_curve: Annotated[bool, typer.Option("--exit-curve", help="Math envs: accuracy vs tokens of forced exits at fixed fractions of each full thought (JSON + PNG).")] = False,
 ) -> None:
     from repro.envs import ENVS
     from repro.eval.config import build_eval_config
@@ -38,10 +40,24 @@ def eval_command(
         "episodes_file": str(episodes) if episodes else None, "run_name": run_name, "seed": seed,
     }
     extra = [f"{k}={v}" for k, v in flags.items() if v is not None]
+    if suite:
+        from repro.errors import ReproError
+        from repro.eval.suite import run_suite
+
+        if env or exit_curve:
+            raise ReproError("--suite runs its own benchmarks; drop --env/--exit-curve")
+        run_suite(suite, config, list(overrides or []) + extra)
+        return
     cfg = build_eval_config(env, config, list(overrides or []) + extra)
     kind = ENVS.entry(cfg.env.name).meta["kind"]
-    if kind == "math":
+    if kind == "math" and exit_curve:
+        from repro.eval.exit_curve import run_exit_curve as run
+    elif kind == "math":
         from repro.eval.math import run_math_eval as run
+    elif exit_curve:
+        from repro.errors import ReproError
+
+        raise ReproError("--exit-curve needs a math env (reasoning with </think>)")
     else:
         from repro.eval.agent import run_agent_eval as run
     run(cfg)

@@ -36,6 +36,8 @@ def _register() -> None:
     from repro.cli import data, doctor
     app.add_typer(data.app, name="data", help=data.HELP)
     app.command("doctor", help=doctor.HELP)(doctor.doctor_command)
+    from repro.cli import compare
+    app.command("compare", help=compare.HELP)(compare.compare_command)
 
 
 _register()

@@ -23,10 +23,15 @@ def train_command(
     run_name: Annotated[Optional[str], typer.Option("--run-name", help="Run directory name under results/ (default: the config's, else train-<algo>-<env>).")] = None,
     fresh: Annotated[bool, typer.Option("--fresh", help="Start over: delete the run's checkpoints and metrics instead of resuming.")] = False,
 ) -> None:
+    import json
+
+    from rich.console import Console
+
     from repro.trainer.config import build_train_config
     from repro.trainer.loop import run_train
+    from repro.trainer.view import summary_table
 
     extra = [f"run_name={run_name}"] if run_name else []
     cfg = build_train_config(algo, env, config, list(overrides or []) + extra)
     path = run_train(cfg, fresh=fresh)
-    typer.echo(f"run directory: {path}")
+    Console().print(summary_table(json.loads((path / "results.json").read_text()), str(path)))

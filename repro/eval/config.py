@@ -9,6 +9,7 @@ from typing import Any, Optional
 from repro.config import ModelConfig, SamplingConfig, load_config, peek_value
 from repro.envs import ENVS
 from repro.errors import ReproError
+from repro.eval.exit_curve import ExitCurveConfig
 from repro.rollout.config import RolloutConfig
 
 
@@ -18,6 +19,7 @@ class EvalConfig:
     model: ModelConfig = field(default_factory=ModelConfig)
     sampling: SamplingConfig = field(default_factory=SamplingConfig)
     rollout: RolloutConfig = field(default_factory=RolloutConfig)  # agent envs: env worker pool
+    exit_curve: ExitCurveConfig = field(default_factory=ExitCurveConfig)  # math envs, --exit-curve only
     policy: str = "model"  # model | expert | random | oracle | replay (which ones an env supports varies)
     split: str = ""  # "" = the env's default evaluation split
     limit: Optional[int] = None  # first N problems / games / goals of the split

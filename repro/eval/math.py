@@ -87,7 +87,8 @@ def _print_table(console: Any, cfg: EvalConfig, n_problems: int, metrics: dict, 
     console.print(table)
 
 
-def run_math_eval(cfg: EvalConfig) -> Path:
+def run_math_eval(cfg: EvalConfig, policy: Any = None) -> Path:
+    """``policy``: an already loaded policy for ``cfg.model`` (the sgrpo suite loads it once)."""
     from rich.console import Console
 
     from repro.policy import load_policy
@@ -99,7 +100,7 @@ def run_math_eval(cfg: EvalConfig) -> Path:
     task: MathTask = ENVS.get(cfg.env.name)(cfg.env, cfg.data_dir)
     split = cfg.split or cfg.env.split
     problems = task.problems(split)[: cfg.limit]
-    policy = load_policy(cfg.model)
+    policy = policy or load_policy(cfg.model)
     run = RunDir.create(cfg.results_dir, cfg.run_name or default_run_name("eval", cfg.env.name), cfg)
 
     # Sample-major within a problem: its samples share a prompt length, so batches pad little.

@@ -6,10 +6,11 @@ presence means the run finished.
 
 from __future__ import annotations
 
+import hashlib
 import os
 import platform
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from importlib import metadata
 from pathlib import Path
 from typing import Any
@@ -59,6 +60,7 @@ def default_run_name(kind: str, env: str) -> str:
 @dataclass
 class RunDir:
     path: Path
+    started: float = field(default_factory=time.perf_counter)  # for results.json elapsed_s
 
     @classmethod
     def create(cls, results_dir: str | Path, name: str, cfg: Any) -> "RunDir":
@@ -72,10 +74,14 @@ class RunDir:
         return self.path / "samples.jsonl"
 
     def write_results(self, results: dict[str, Any]) -> Path:
-        """results.json with the provenance every table needs (schema, commit, hardware, versions)."""
+        """results.json with the provenance every table needs (schema, commit, config hash,
+        hardware, versions, seconds since this RunDir was opened)."""
+        config = self.path / "config.yaml"
         body = {
             "schema_version": RESULTS_SCHEMA_VERSION,
             **results,
+            "config_sha256": hashlib.sha256(config.read_bytes()).hexdigest() if config.is_file() else None,
+            "elapsed_s": round(time.perf_counter() - self.started, 3),
             "git_commit": git_commit(),
             "hardware": hardware(),
             "versions": package_versions(),

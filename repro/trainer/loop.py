@@ -77,7 +77,8 @@ def prepare_run_dir(cfg: TrainConfig, fresh: bool) -> tuple[RunDir, Path | None]
     path = Path(cfg.results_dir) / run_name(cfg)
     if fresh:
         shutil.rmtree(path / CHECKPOINTS, ignore_errors=True)
-        for name in (METRICS, "results.json"):
+        shutil.rmtree(path / "validation", ignore_errors=True)
+        for name in (METRICS, "results.json", "samples.jsonl"):
             (path / name).unlink(missing_ok=True)
     checkpoint = latest_checkpoint(path / CHECKPOINTS)
     if checkpoint is not None and (path / "config.yaml").is_file():
@@ -207,8 +208,9 @@ class Trainer:
 
     # -- the run ------------------------------------------------------------------------------
 
-    def run(self, checkpoint: Path | None) -> dict[str, Any]:
+    def run(self, checkpoint: Path | None) -> None:
         from omegaconf import OmegaConf
+        from rich.console import Console
 
         from repro.rollout import EnvPool
         from repro.trainer.report import Trackers
@@ -220,23 +222,23 @@ class Trainer:
         start = 0
         if checkpoint is not None:
             start = load_checkpoint(checkpoint, self.model, self.optimizer)["iteration"]
+            Console(stderr=True).print(f"resumed from checkpoint {checkpoint} (iteration {start})")
         truncate_metrics(metrics_path, start)
-        last: dict[str, Any] = {}
         trackers = Trackers(cfg.report_to, self.run_dir.path, run_name(cfg), OmegaConf.to_container(OmegaConf.structured(cfg)))
         try:
             with EnvPool(self.env_cls, cfg.env, cfg.rollout, data_dir=cfg.data_dir) as pool, \
                     LiveView(cfg, run_name(cfg), start) as view:
                 for it in range(start + 1, cfg.iterations + 1):
                     view.phase(it, "rollout")
-                    last = self.iteration(pool, it)
+                    line = self.iteration(pool, it)
                     if cfg.eval_every and it % cfg.eval_every == 0:
                         view.phase(it, "validation")
                         started = time.perf_counter()
-                        last.update(self.validate(pool, it))
-                        last["timing"]["validation_s"] = time.perf_counter() - started
-                    append_jsonl(metrics_path, last)
-                    trackers.log(last)
-                    view.record(last)
+                        line.update(self.validate(pool, it))
+                        line["timing"]["validation_s"] = time.perf_counter() - started
+                    append_jsonl(metrics_path, line)
+                    trackers.log(line)
+                    view.record(line)
                     if (cfg.save_every and it % cfg.save_every == 0) or it == cfg.iterations:
                         save_checkpoint(ckpt_root, it, self.model, self.optimizer,
                                         {"seed": cfg.seed, "next_task_seed": iteration_seed(cfg.seed, it + 1, "tasks"),
@@ -244,7 +246,6 @@ class Trainer:
                                         keep_last=cfg.keep_checkpoints)
         finally:
             trackers.close()
-        return last
 
     def validate(self, pool, it: int) -> dict[str, Any]:
         """``repro eval``'s task list and rollout at the validation sampling settings (T = 0.4);

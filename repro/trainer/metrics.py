@@ -21,12 +21,15 @@ def anchor_group_sizes(anchor_group: np.ndarray) -> dict[str, float]:
     sizes = np.bincount(anchor_group)
     sizes = sizes[sizes > 0]
     if not sizes.size:
-        return {"step_groups": 0, "step_group_size_mean": 0.0, "step_group_size_max": 0, "singleton_row_fraction": 0.0}
+        return {"step_groups": 0, "step_group_size_mean": 0.0, "step_group_size_max": 0, "singleton_row_fraction": 0.0,
+                "step_group_size_counts": {}}
     return {
         "step_groups": int(sizes.size),
         "step_group_size_mean": float(sizes.mean()),
         "step_group_size_max": int(sizes.max()),
         "singleton_row_fraction": float((sizes == 1).sum() / sizes.sum()),
+        # size -> number of step groups of that size (the §5.5 distribution, plotted by repro.results.plots)
+        "step_group_size_counts": {str(size): int(count) for size, count in enumerate(np.bincount(sizes)) if count},
     }
 
 

@@ -120,6 +120,7 @@ def micro_batch_loss(model, ref_model, score_fn: ScoreFn, batch: UpdateBatch, ro
     old, mask = padded([batch.old_logprobs[i] for i in rows], width)
     advantages = torch.tensor([batch.advantages[i] for i in rows], dtype=torch.float32)
     logprobs, entropy = score_fn(model, prompts, responses, temperature, options.entropy_coef > 0)
+    old, mask, advantages = old.to(logprobs.device), mask.to(logprobs.device), advantages.to(logprobs.device)
     ref = None
     if ref_model is not None and options.kl_coef > 0:
         with torch.no_grad():

@@ -62,3 +62,22 @@ class LiveView:
 
     def __exit__(self, *exc: Any) -> None:
         self.live.__exit__(*exc)
+
+
+SUMMARY_KEYS = ["success_rate", "mean_return", "mean_task_score", "invalid_action_rate", "mean_steps", "loss", "kl",
+                "entropy", "clip_fraction", "logprob_mismatch_max", "val_success_rate"]
+
+
+def summary_table(results: dict[str, Any], run_dir: str) -> Table:
+    """What a finished ``repro train`` measured (its last iteration) and where its outputs are."""
+    final = results.get("final", {})
+    table = Table(title=f"repro train {results['algo']} on {results['env']}: iteration {final.get('iteration', 0)}",
+                  show_header=False)
+    table.add_column("", style="bold")
+    table.add_column("", justify="right")
+    for key in SUMMARY_KEYS:
+        if key in final:
+            table.add_row(key, f"{final[key]:.4g}")
+    table.add_row("run directory", run_dir)
+    table.add_row("checkpoint", str(results.get("checkpoint")))
+    return table

@@ -1,0 +1,64 @@
+"""RL + length penalty (Arora & Zanette 2025, "Training Language Models to Reason Efficiently"),
+S-GRPO's baseline with α = 0.2 (sgrpo.md §2.9).
+
+Per prompt, over its parallel group of responses: a correct response gets
+``1 − α · σ((len − mean) / std)`` with the mean and std of the lengths of that prompt's *correct*
+responses; a wrong one gets 0. So the shortest correct answers score highest, and the penalty is
+relative to what the prompt needs. The advantage is RLOO's leave-one-out baseline, as in their
+training runs.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Hashable, Sequence
+
+import numpy as np
+
+from repro.algos import Algorithm
+from repro.algos.rloo import RLOOConfig, rloo_advantages
+from repro.algos.rows import StepRows, factorize
+from repro.errors import ReproError
+
+
+@dataclass
+class LengthPenaltyConfig:
+    alpha: float = 0.2  # α: the length penalty's weight (the S-GRPO paper's setting)
+
+    def validate(self, prefix: str = "length_penalty") -> None:
+        if not 0 <= self.alpha < 1:
+            raise ReproError(f"{prefix}.alpha must be in [0, 1), got {self.alpha}")
+
+
+def length_penalty_rewards(group: Sequence[Hashable], length: Sequence[int], correct: Sequence[bool],
+                           alpha: float) -> np.ndarray:
+    """r = 1{correct} · (1 − α · σ((len − MEAN) / STD)), MEAN/STD over the group's correct lengths
+    (a group with one correct answer, or equal lengths, has no spread: its penalty is α · σ(0))."""
+    codes = factorize(list(group))
+    length = np.asarray(length, dtype=np.float64)
+    correct = np.asarray(correct, dtype=bool)
+    reward = np.zeros(len(codes))
+    for g in np.unique(codes[correct]):
+        members = (codes == g) & correct
+        mean, std = length[members].mean(), length[members].std()
+        z = (length[members] - mean) / std if std > 0 else np.zeros(int(members.sum()))
+        reward[members] = 1.0 - alpha / (1.0 + np.exp(-z))
+    return reward
+
+
+@dataclass(frozen=True)
+class LengthPenaltyAdvantages:
+    reward: np.ndarray
+    advantage: np.ndarray
+
+
+def length_penalty_advantages(group: Sequence[Hashable], length: Sequence[int], correct: Sequence[bool],
+                              cfg: LengthPenaltyConfig | None = None) -> LengthPenaltyAdvantages:
+    cfg = cfg or LengthPenaltyConfig()
+    reward = length_penalty_rewards(group, length, correct, cfg.alpha)
+    n = len(reward)
+    rows = StepRows.from_columns(group=list(group), traj=list(range(n)), step=[1] * n, reward=reward, valid=[True] * n)
+    return LengthPenaltyAdvantages(reward, rloo_advantages(rows, RLOOConfig(invalid_penalty=0.0)))
+
+
+LENGTH_PENALTY = Algorithm(config=LengthPenaltyConfig, estimate=length_penalty_advantages, inputs="parallel_groups")

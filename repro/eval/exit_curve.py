@@ -1,0 +1,145 @@
+"""``repro eval --env ENV --exit-curve``: how much of a thought the answer needs.
+
+For every sampled full response, force exits at fixed fractions of its thought (10 %, 20 %, …,
+100 % of the thinking tokens: prefix + the S-GRPO answer inducer + the policy's continuation, as
+in training, :mod:`repro.rollout.serial`) and check each answer. The curve of accuracy against
+mean tokens per exit (prefix + inducer + answer) is the evidence behind the paper's claim that
+thoughts carry redundancy (sgrpo.md §1, Fig. 1). The normally decoded full response is the
+reference point. Writes exit_curve.json and exit_curve.png in the run directory.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from repro.errors import ReproError
+
+
+@dataclass
+class ExitCurveConfig:
+    fractions: list[float] = field(default_factory=lambda: [round(0.1 * k, 1) for k in range(1, 11)])
+    answer_max_tokens: int = 1024  # cap on each forced exit's answer (S-GRPO's training default)
+
+    def validate(self, prefix: str = "exit_curve") -> None:
+        if not self.fractions or any(not 0 < f <= 1 for f in self.fractions) or self.fractions != sorted(self.fractions):
+            raise ReproError(f"{prefix}.fractions must be increasing numbers in (0, 1], got {self.fractions}")
+        if self.answer_max_tokens < 1:
+            raise ReproError(f"{prefix}.answer_max_tokens must be >= 1, got {self.answer_max_tokens}")
+
+
+def curve_points(groups: list[Any], fractions: list[float]) -> dict[str, Any]:
+    """Accuracy and mean tokens per fraction over the responses that have a thought, plus the full
+    responses as decoded (a thought that never closed counts as wrong)."""
+    import numpy as np
+
+    with_thought = [g for g in groups if g.exits]
+    points = []
+    for k, fraction in enumerate(fractions):
+        members = [g.exits[k] for g in with_thought]
+        points.append({
+            "fraction": fraction,
+            "accuracy": float(np.mean([m.correct for m in members])) if members else None,
+            "mean_tokens": float(np.mean([len(m.response_ids) for m in members])) if members else None,
+            "mean_thinking_kept": float(np.mean([m.exit_position for m in members])) if members else None,
+        })
+    return {
+        "points": points,
+        "full": {"accuracy": float(np.mean([g.full.correct for g in groups])),
+                 "mean_tokens": float(np.mean([len(g.full.response_ids) for g in groups])),
+                 "thought_not_closed_rate": float(np.mean([not g.thought_closed for g in groups]))},
+        "responses": len(groups),
+        "responses_without_thought": len(groups) - len(with_thought),
+    }
+
+
+def plot_curve(curve: dict[str, Any], title: str, path: Path) -> None:
+    import io
+
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from repro.io import atomic_write_bytes
+
+    points = [p for p in curve["points"] if p["accuracy"] is not None]
+    fig, ax = plt.subplots(figsize=(6, 4))
+    xs, ys = [p["mean_tokens"] for p in points], [100 * p["accuracy"] for p in points]
+    ax.plot(xs, ys, marker="o", label="forced exit at fraction of thought")
+    for p, x, y in zip(points, xs, ys):
+        ax.annotate(f"{p['fraction']:.0%}", (x, y), textcoords="offset points", xytext=(3, 4), fontsize=7)
+    full = curve["full"]
+    ax.scatter([full["mean_tokens"]], [100 * full["accuracy"]], marker="*", s=120, color="C3",
+               label="full response (normal decoding)", zorder=3)
+    ax.set_xlabel("mean tokens per response (thinking prefix + inducer + answer)")
+    ax.set_ylabel("accuracy (%)")
+    ax.set_ylim(-2, 102)
+    ax.set_title(title)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", dpi=120)
+    plt.close(fig)
+    atomic_write_bytes(path, buffer.getvalue())
+
+
+def run_exit_curve(cfg: Any, policy: Any = None) -> Path:
+    from rich.console import Console
+
+    from repro.envs import ENVS
+    from repro.envs.verify import VerifierPool
+    from repro.eval.math import _progress, _sample_all
+    from repro.io import atomic_write_json
+    from repro.policy import load_policy
+    from repro.results.run_dir import RunDir, default_run_name
+    from repro.rollout.serial import (NOT_CLOSED, SerialConfig, build_exits, check_groups, find_thoughts,
+                                      fraction_exit_positions, member_json)
+
+    if cfg.policy != "model":
+        raise ReproError(f"--exit-curve evaluates --policy model only, got '{cfg.policy}'")
+    curve_cfg: ExitCurveConfig = cfg.exit_curve
+    console = Console()
+    start = time.perf_counter()
+    task = ENVS.get(cfg.env.name)(cfg.env, cfg.data_dir)
+    split = cfg.split or cfg.env.split
+    problems = task.problems(split)[: cfg.limit]
+    policy = policy or load_policy(cfg.model)
+    run = RunDir.create(cfg.results_dir, cfg.run_name or default_run_name("exitcurve", cfg.env.name), cfg)
+
+    requests = [p for p in problems for _ in range(cfg.samples)]
+    prompt_ids = {p.id: policy.chat_prompt(task.messages(p)) for p in problems}
+    prompts = [prompt_ids[p.id] for p in requests]
+    full = _sample_all(policy, prompts, cfg, console)
+    serial_cfg = SerialConfig(exits=len(curve_cfg.fractions), answer_max_tokens=curve_cfg.answer_max_tokens)
+    positions = [fraction_exit_positions(t.tokens, curve_cfg.fractions) for t in find_thoughts(policy, full)]
+    console.print(f"forcing {sum(map(len, positions))} exits ({len(curve_cfg.fractions)} per response)")
+    groups = build_exits(policy, requests, prompts, full, positions, cfg.sampling, serial_cfg, cfg.seed)
+    with VerifierPool(cfg.env.verify_workers or None, cfg.env.verify_timeout_s) as pool, _progress(console) as progress:
+        n_checks = sum(m.verdict != NOT_CLOSED for g in groups for m in g.members)
+        checking = progress.add_task("verifying", total=n_checks)
+        check_groups(groups, policy, pool, on_verdict=lambda i, v: progress.advance(checking))
+
+    curve = curve_points(groups, curve_cfg.fractions)
+    run.write_samples([member_json(g, m, policy.tokenizer) for g in groups for m in g.members])
+    atomic_write_json(run.path / "exit_curve.json", {"env": cfg.env.name, "split": split, **curve})
+    plot_curve(curve, f"{cfg.env.name}: forced early exits ({len(problems)} problems x {cfg.samples})",
+               run.path / "exit_curve.png")
+    results = run.write_results({
+        "kind": "exit_curve", "env": cfg.env.name, "split": split, "n_problems": len(problems),
+        "samples_per_problem": cfg.samples, "exit_curve": curve, "sampling": dataclasses.asdict(cfg.sampling),
+        "exit_curve_config": dataclasses.asdict(curve_cfg),
+        "wall_time_s": round(time.perf_counter() - start, 3),
+    })
+    for p in curve["points"]:
+        if p["accuracy"] is not None:
+            console.print(f"exit at {p['fraction']:>4.0%}: accuracy {100 * p['accuracy']:5.1f}%  "
+                          f"mean tokens {p['mean_tokens']:8.1f}")
+    console.print(f"full response: accuracy {100 * curve['full']['accuracy']:.1f}%  "
+                  f"mean tokens {curve['full']['mean_tokens']:.1f}")
+    console.print(f"results: {results}  plot: {run.path / 'exit_curve.png'}")
+    return results

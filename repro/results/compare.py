@@ -1,0 +1,292 @@
+"""Run directories -> paper-table cells (peers.md §2 row 1: every number says how it was made).
+
+Reads any mix of eval runs (results.json) and training runs (metrics.jsonl: the last line with
+validation metrics is the reported point), matches each run to a paper row (``claim.json`` written
+by ``repro.results.reproduce``, else inferred from its config), groups the seeds of one config
+(same config hash once seeds and run names are removed) and reports mean ± sample std over seeds.
+"""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+import json
+import statistics
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Iterable, Optional
+
+import yaml
+
+from repro.errors import ReproError
+from repro.io import atomic_write_json, read_jsonl
+from repro.results.tables import Column, Comparison, ComparisonRow, PaperTable, Value, load_paper_table
+
+RESULTS_SCHEMAS = {1}
+METRICS_SCHEMAS = {1}  # metrics.jsonl lines without "schema_version" are version 1
+CLAIM_FILE = "claim.json"
+# Keys that differ between the seeds of one cell (or do not change what is computed).
+NOT_CELL_KEYS = ("seed", "sampling.seed", "run_name", "results_dir", "data_dir", "rollout.num_workers",
+                 "iterations", "save_every", "keep_checkpoints", "report_to")
+GIGPO_MODES = {"mean_std_norm": "gigpo-std", "mean_norm": "gigpo-nostd"}
+TRAIN_WALL_KEYS = ("rollout_s", "advantage_s", "update_s", "validation_s")  # rollout_s includes generation
+SGRPO_REWARDS = {"decay": "sgrpo", "shortest_one": "shortest-1", "all_one": "all-1"}
+
+
+@dataclass(frozen=True)
+class Run:
+    """One run directory reduced to what a table cell needs."""
+
+    path: Path
+    kind: str  # eval | train
+    env: str
+    row: str  # paper row id (gigpo-std, grpo, prompting, vanilla, ...) or scripted-<policy>
+    model: str  # the model as configured (path or 'tiny'); 'scripted' for scripted policies
+    paper_model: Optional[str]  # the paper block the run claims (claim.json), else None
+    seed: int
+    metrics: dict[str, float]  # at the reported point; training: validation metrics, val_ stripped
+    steps: int  # training iterations behind the reported point (0: an eval of the model as given)
+    episodes: int  # evaluation episodes (agents) or responses (math: problems x samples)
+    wall_s: float
+    commit: str
+    cell_hash: str
+    hardware: str
+
+
+def cell_hash(config: dict[str, Any]) -> str:
+    """Hash of the config without the keys that differ between seeds of one cell."""
+    stripped = copy.deepcopy(config)
+    for key in NOT_CELL_KEYS:
+        *parents, leaf = key.split(".")
+        node: Any = stripped
+        for p in parents:
+            node = node.get(p) if isinstance(node, dict) else None
+        if isinstance(node, dict):
+            node.pop(leaf, None)
+    return hashlib.sha256(json.dumps(stripped, sort_keys=True, default=str).encode()).hexdigest()[:12]
+
+
+def hardware_label(hw: dict[str, Any]) -> str:
+    if hw.get("gpu"):
+        return f"{hw.get('gpu_count', 1)}x {hw['gpu']}"
+    return f"CPU ({hw.get('cpu_count', '?')} cores)"
+
+
+def infer_row(config: dict[str, Any], is_train: bool, is_math: bool) -> str:
+    """The paper row a run belongs to, from what it ran."""
+    if is_train:
+        algo = config.get("algo", "")
+        advantage = config.get("advantage") or {}
+        if algo == "gigpo":
+            return GIGPO_MODES.get(advantage.get("mode"), f"gigpo-{advantage.get('mode')}")
+        if algo == "sgrpo":
+            return SGRPO_REWARDS.get(advantage.get("reward", "decay"), f"sgrpo-{advantage.get('reward')}")
+        return algo
+    if is_math:
+        return "vanilla"
+    policy = config.get("policy", "model")
+    return "prompting" if policy == "model" else f"scripted-{policy}"
+
+
+def _flat_metrics(metrics: dict[str, Any]) -> dict[str, float]:
+    """Numbers only; math's {"accuracy": {"value": v, "stderr": s}} becomes accuracy=v."""
+    out = {}
+    for k, v in metrics.items():
+        if isinstance(v, dict) and "value" in v:
+            v = v["value"]
+        if isinstance(v, (int, float)) and not isinstance(v, bool):
+            out[k] = float(v)
+    return out
+
+
+def _read_json(path: Path) -> dict[str, Any]:
+    try:
+        return json.loads(path.read_text())
+    except (OSError, json.JSONDecodeError) as e:
+        raise ReproError(f"cannot read {path}: {e}") from None
+
+
+def _check_schema(path: Path, version: Any, supported: set[int]) -> None:
+    if version not in supported:
+        raise ReproError(f"{path} has schema_version {version}; this repro reads {sorted(supported)}")
+
+
+def _training_point(path: Path, lines: list[dict[str, Any]]) -> tuple[dict[str, Any], dict[str, float]]:
+    """The last metrics line with validation metrics, and those metrics without the val_ prefix."""
+    for line in lines:
+        _check_schema(path / "metrics.jsonl", line.get("schema_version", 1), METRICS_SCHEMAS)
+    validated = [line for line in lines if any(k.startswith("val_") for k in line)]
+    if not validated:
+        raise ReproError(f"training run {path} has no validation metrics yet (eval_every=0 or too few iterations)")
+    last = validated[-1]
+    return last, _flat_metrics({k[4:]: v for k, v in last.items() if k.startswith("val_")})
+
+
+def load_run(path: str | Path) -> Run:
+    path = Path(path)
+    results_path, metrics_path, config_path = path / "results.json", path / "metrics.jsonl", path / "config.yaml"
+    if not path.is_dir() or not (results_path.is_file() or metrics_path.is_file()):
+        raise ReproError(f"{path} is not a run directory (no results.json or metrics.jsonl)")
+    if not config_path.is_file():
+        raise ReproError(f"run directory {path} has no config.yaml")
+    config = yaml.safe_load(config_path.read_text()) or {}
+    results = _read_json(results_path) if results_path.is_file() else {}
+    if results:
+        _check_schema(results_path, results.get("schema_version"), RESULTS_SCHEMAS)
+    claim = _read_json(path / CLAIM_FILE) if (path / CLAIM_FILE).is_file() else {}
+    env = (config.get("env") or {}).get("name") or results.get("env")
+    is_train = config.get("command") == "train" or results.get("command") == "train" or (
+        metrics_path.is_file() and results.get("kind") != "eval")
+    hw = results.get("hardware", {})
+    if is_train:
+        lines = read_jsonl(metrics_path) if metrics_path.is_file() else []
+        point, metrics = _training_point(path, lines)
+        steps, episodes = int(point["iteration"]), int(metrics.get("episodes", 0))
+        wall = sum(line.get("timing", {}).get(k, 0.0) for line in lines for k in TRAIN_WALL_KEYS)
+        model = str((config.get("model") or {}).get("path", "?"))
+    else:
+        metrics = _flat_metrics(results.get("metrics", {}))
+        steps = 0
+        episodes = int(results.get("n_responses") or results.get("tasks", 0) * results.get("episodes_per_task", 1))
+        wall_time = results.get("wall_time_s")
+        wall = float(wall_time["total"] if isinstance(wall_time, dict) else results.get("elapsed_s", 0.0))
+        model_info = results.get("model")
+        model = (model_info or {}).get("path") if isinstance(model_info, dict) else model_info
+        model = str(model) if model else "scripted"
+    is_math = "accuracy" in metrics or "mean_tokens" in metrics
+    return Run(
+        path=path, kind="train" if is_train else "eval", env=str(env), seed=int(config.get("seed", 0)),
+        row=claim.get("row") or infer_row(config, is_train, is_math), model=model,
+        paper_model=claim.get("model"), metrics=metrics, steps=steps, episodes=episodes, wall_s=float(wall),
+        commit=str(results.get("git_commit", "unfinished"))[:12], cell_hash=cell_hash(config),
+        hardware=hardware_label(hw) if hw else "unknown (run unfinished)",
+    )
+
+
+def expand_run_dirs(paths: Iterable[str | Path]) -> list[Path]:
+    """Each path is a run directory, or a directory whose subdirectories (any depth) are runs."""
+    out: list[Path] = []
+    for p in map(Path, paths):
+        if not p.is_dir():
+            raise ReproError(f"{p} is not a directory")
+        if (p / "results.json").is_file() or (p / "metrics.jsonl").is_file():
+            out.append(p)
+            continue
+        found = sorted({f.parent for pattern in ("results.json", "metrics.jsonl") for f in p.rglob(pattern)})
+        if not found:
+            raise ReproError(f"{p} is not a run directory and holds none (no results.json or metrics.jsonl)")
+        out += found
+    return list(dict.fromkeys(out))
+
+
+def write_claim(run_dir: Path, table: str, row: str, model: str) -> None:
+    atomic_write_json(run_dir / CLAIM_FILE, {"table": table, "row": row, "model": model})
+
+
+# -- aggregation -----------------------------------------------------------------------------------
+
+
+def mean_std(values: list[float]) -> Value:
+    """Mean and sample standard deviation (n - 1) over seeds; std None for one seed."""
+    return Value(statistics.fmean(values), statistics.stdev(values) if len(values) > 1 else None, len(values))
+
+
+@dataclass
+class Cell:
+    """The seeds of one (paper block, row, model, env) config."""
+
+    runs: list[Run]
+
+    def value(self, column: Column) -> Optional[Value]:
+        values = [r.metrics[column.metric] * column.scale for r in self.runs if column.metric in r.metrics]
+        if len(values) != len(self.runs) or not values:
+            return None
+        return mean_std(values)
+
+    def provenance(self) -> dict[str, Any]:
+        r0 = self.runs[0]
+        steps = sorted({r.steps for r in self.runs})  # differs between seeds only for unfinished runs
+        return {
+            "env": r0.env, "model": r0.model, "steps": "/".join(map(str, steps)),
+            "seeds": sorted(r.seed for r in self.runs), "episodes": r0.episodes,
+            "hardware": ", ".join(sorted({r.hardware for r in self.runs})),
+            "wall_s": sum(r.wall_s for r in self.runs),
+            "commits": sorted({r.commit for r in self.runs}), "config_hash": r0.cell_hash,
+            "runs": [str(r.path) for r in self.runs],
+        }
+
+
+def group_cells(runs: list[Run], block_of: dict[Path, str]) -> dict[tuple[str, str, str, str], Cell]:
+    """(block, row, model, env) -> Cell; one config per key, one run per seed."""
+    cells: dict[tuple[str, str, str, str], Cell] = {}
+    for run in runs:
+        key = (block_of[run.path], run.row, run.model, run.env)
+        cell = cells.setdefault(key, Cell([]))
+        other = cell.runs[0] if cell.runs else None
+        if other is not None and other.cell_hash != run.cell_hash:
+            raise ReproError(f"runs {other.path} and {run.path} both give {run.row} on {run.env} with {run.model} but "
+                             f"with different configs; compare them separately")
+        if other is not None and any(r.seed == run.seed for r in cell.runs):
+            raise ReproError(f"runs {other.path} and {run.path} are the same seed ({run.seed}) of one config")
+        cell.runs.append(run)
+    return cells
+
+
+def paper_block_for(run: Run, table: PaperTable) -> str:
+    """The claim's block, else the block named like the run's model, else the paper's smallest model."""
+    if run.paper_model:
+        if run.paper_model not in table.blocks:
+            raise ReproError(f"{run.path}: claimed model '{run.paper_model}' is not in {table.name} "
+                             f"({', '.join(table.blocks)})")
+        return run.paper_model
+    name = Path(run.model).name.lower()
+    for block in table.blocks:
+        if block.lower() == name:
+            return block
+    return next(iter(table.blocks))
+
+
+def default_table(runs: list[Run]) -> str:
+    return "sgrpo-table1" if any("accuracy" in r.metrics or "mean_tokens" in r.metrics for r in runs) else "gigpo-table1"
+
+
+def build_comparison(runs: list[Run], table_name: str, command: str = "") -> Comparison:
+    table = load_paper_table(table_name)
+    for run in runs:
+        if run.env not in table.envs:
+            raise ReproError(f"run {run.path} is on '{run.env}', which has no column in {table_name} "
+                             f"({', '.join(sorted(table.envs))})")
+    block_of = {r.path: paper_block_for(r, table) for r in runs}
+    cells = group_cells(runs, block_of)
+    rows: list[ComparisonRow] = []
+    for block, paper_rows in table.blocks.items():
+        ours_here = {k: c for k, c in cells.items() if k[0] == block}
+        if not ours_here:
+            continue
+        models = sorted({k[2] for k in ours_here})
+        paper_by_id = {r.id: r for r in paper_rows}
+        row_ids = [r.id for r in paper_rows] + sorted({k[1] for k in ours_here} - set(paper_by_id))
+        for row_id in row_ids:
+            paper_row = paper_by_id.get(row_id)
+            paper = dict(paper_row.cells) if paper_row else {}
+            label = paper_row.label if paper_row else row_id
+            ran = [m for m in models if any(k[1] == row_id and k[2] == m for k in ours_here)]
+            for model in ran or [""]:
+                mine = [c for k, c in ours_here.items() if k[1] == row_id and k[2] == model]
+                ours = {}
+                for column in table.columns:
+                    if column.env:
+                        ours[column.id] = next((v for c in mine if c.runs[0].env == column.env
+                                                for v in [c.value(column)] if v is not None), None)
+                for column in table.columns:
+                    if column.overall_of:  # plain mean of the benchmarks (sgrpo.md §3.3), only when all ran
+                        parts = [ours.get(i) for i in column.overall_of]
+                        ours[column.id] = (Value(statistics.fmean(p.mean for p in parts))
+                                           if all(p is not None for p in parts) else None)
+                rows.append(ComparisonRow(block, row_id, label, model, ours, paper,
+                                          [c.provenance() for c in mine]))
+    # every column of an env we ran (a missing ALFWorld task type shows as "–"), and overall columns with a value
+    ran_envs = {r.env for r in runs}
+    columns = tuple(c for c in table.columns if c.env in ran_envs
+                    or (c.overall_of and any(r.ours.get(c.id) is not None for r in rows)))
+    return Comparison(table, columns, rows, command)

@@ -1,0 +1,140 @@
+"""Training curves (mean ± std band over seeds) and GiGPO's step-group size distribution over
+training (the paper's §5.5 figure), from the metrics.jsonl of training runs."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from repro.io import read_jsonl
+from repro.results.compare import Run
+
+# (metric key in a metrics line, y-axis label); panels appear for the metrics the runs log
+CURVE_METRICS = (
+    ("success_rate", "success rate"),
+    ("score", "WebShop score (0-100)"),
+    ("accuracy", "accuracy (pass@1)"),
+    ("mean_tokens", "mean generated tokens"),
+)
+# the §5.5 buckets of step-group size (gigpo.md §6.3): 1, 2-5, 6-9 (around N = 8), 10-49, >= 50
+SIZE_BUCKETS = ((1, 1, "1"), (2, 5, "2-5"), (6, 9, "6-9"), (10, 49, "10-49"), (50, None, "≥50"))
+
+
+def curve_value(line: dict[str, Any], metric: str) -> float | None:
+    """A metric of one training iteration; mean_tokens of agent runs = tokens per generated turn."""
+    if metric == "mean_tokens" and "mean_tokens" not in line and line.get("rows"):
+        return line["response_tokens"] / line["rows"]
+    value = line.get(metric)
+    return float(value["value"] if isinstance(value, dict) else value) if value is not None else None
+
+
+def seed_band(series: list[dict[int, float]]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(iterations, mean, std) over seeds at the iterations every seed has reached."""
+    common = sorted(set.intersection(*(set(s) for s in series)))
+    values = np.array([[s[i] for i in common] for s in series], dtype=float)
+    std = values.std(axis=0, ddof=1) if len(series) > 1 else np.zeros(len(common))
+    return np.array(common), values.mean(axis=0), std
+
+
+def training_groups(runs: list[Run]) -> dict[str, list[Run]]:
+    """Legend label -> the seeds of one training config."""
+    groups: dict[str, list[Run]] = {}
+    for run in runs:
+        if run.kind == "train":
+            groups.setdefault(f"{run.row} · {run.env} · {run.model} [{run.cell_hash[:6]}]", []).append(run)
+    return groups
+
+
+def _figure(n_panels: int, width: float = 5.0) -> tuple[Any, Any]:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, n_panels, figsize=(width * n_panels, 4.2), squeeze=False)
+    return fig, axes[0]
+
+
+def _close(fig: Any) -> None:
+    import matplotlib.pyplot as plt
+
+    plt.close(fig)
+
+
+def plot_training_curves(runs: list[Run], out: Path) -> Path | None:
+    """One panel per metric, one line per config, the band is ± one std over its seeds."""
+    groups = training_groups(runs)
+    lines = {r.path: read_jsonl(r.path / "metrics.jsonl") for g in groups.values() for r in g}
+    panels = [(m, label) for m, label in CURVE_METRICS
+              if any(curve_value(line, m) is not None for ls in lines.values() for line in ls)]
+    if not groups or not panels:
+        return None
+    fig, axes = _figure(len(panels))
+    for ax, (metric, label) in zip(axes, panels):
+        for name, group in sorted(groups.items()):
+            series = [{line["iteration"]: v for line in lines[r.path] if (v := curve_value(line, metric)) is not None}
+                      for r in group]
+            if not all(series):
+                continue
+            x, mean, std = seed_band(series)
+            (handle,) = ax.plot(x, mean, label=f"{name} (n={len(group)} seeds)")
+            ax.fill_between(x, mean - std, mean + std, alpha=0.2, color=handle.get_color())
+        ax.set_xlabel("training iteration")
+        ax.set_ylabel(label)
+        ax.set_title(f"{label} (training rollouts)")
+        ax.xaxis.get_major_locator().set_params(integer=True)
+        ax.grid(alpha=0.3)
+    handles, labels = axes[0].get_legend_handles_labels()
+    fig.legend(handles, labels, fontsize=9, loc="lower center", ncol=min(3, len(labels)), frameon=False)
+    fig.suptitle("training curves: mean (line) ± std over seeds (band)", fontsize=11)
+    fig.tight_layout(rect=(0, 0.06 * ((len(labels) + 2) // 3), 1, 1))
+    fig.savefig(out, dpi=110)
+    _close(fig)
+    return out
+
+
+def bucket_fractions(counts: dict[str, int]) -> np.ndarray:
+    """Fraction of step groups in each §5.5 size bucket."""
+    totals = np.zeros(len(SIZE_BUCKETS))
+    for size, count in counts.items():
+        s = int(size)
+        for b, (low, high, _) in enumerate(SIZE_BUCKETS):
+            if s >= low and (high is None or s <= high):
+                totals[b] += count
+    return totals / totals.sum() if totals.sum() else totals
+
+
+def plot_step_group_sizes(runs: list[Run], out: Path) -> Path | None:
+    """Stacked share of step groups per size bucket by iteration (mean over seeds), per GiGPO config."""
+    groups = {name: g for name, g in training_groups(runs).items() if g[0].row.startswith("gigpo")}
+    data = {}
+    for name, group in sorted(groups.items()):
+        series = [{line["iteration"]: bucket_fractions(line["step_group_size_counts"])
+                   for line in read_jsonl(r.path / "metrics.jsonl") if line.get("step_group_size_counts")} for r in group]
+        if all(series):
+            common = sorted(set.intersection(*(set(s) for s in series)))
+            data[name] = (np.array(common), np.mean([[s[i] for i in common] for s in series], axis=0), len(group))
+    if not data:
+        return None
+    fig, axes = _figure(len(data), width=6.0)
+    for ax, (name, (x, fractions, n)) in zip(axes, data.items()):
+        ax.stackplot(x, fractions.T, labels=[label for _, _, label in SIZE_BUCKETS], alpha=0.85)
+        ax.set_xlabel("training iteration")
+        ax.set_ylabel("share of step groups")
+        ax.set_ylim(0, 1)
+        ax.xaxis.get_major_locator().set_params(integer=True)
+        ax.set_title(f"{name} (mean of {n} seeds)", fontsize=9)
+        ax.legend(title="step-group size", fontsize=8, loc="upper right")
+    fig.suptitle("GiGPO anchor-state (step) group sizes over training (paper §5.5)", fontsize=11)
+    fig.tight_layout()
+    fig.savefig(out, dpi=110)
+    _close(fig)
+    return out
+
+
+def write_plots(runs: list[Run], directory: Path, prefix: str = "") -> list[Path]:
+    written = [plot_training_curves(runs, directory / f"{prefix}training_curves.png"),
+               plot_step_group_sizes(runs, directory / f"{prefix}step_group_sizes.png")]
+    return [p for p in written if p is not None]

@@ -1,0 +1,207 @@
+"""The math recipe of the trainer: S-GRPO and its baselines (sgrpo.md §2, §2.9).
+
+Same :class:`repro.trainer.loop.Trainer` (policy, optimiser, PPO update, checkpoints, metrics,
+resume); only the rollout and the advantages differ:
+
+* ``sgrpo``: one serial group per query (:mod:`repro.rollout.serial`: full response + m forced
+  exits), Eq. 1 rewards and ``r − mean(r)`` (:mod:`repro.algos.sgrpo`); groups without a correct
+  early exit are dropped when ``math.filter_groups`` (§2.8), over-sampling ``math.oversample``×
+  queries to refill the batch; the kept fraction is logged.
+* ``grpo``: a parallel group of ``group_size`` full responses per query, reward = correctness,
+  GRPO's group normalisation (:mod:`repro.algos.grpo`).
+* ``length_penalty``: the same parallel group, Arora & Zanette's length-penalised reward with
+  α = 0.2 and RLOO (:mod:`repro.algos.length_penalty`).
+
+Defaults follow Eq. 2: PPO-clip (ε = 0.2) without KL, dual clip or entropy bonus, sequence-mean
+then group-mean aggregation (``loss.aggregation=token-mean`` for DAPO/Dr.GRPO-style). A response's
+answer is what follows its ``</think>``; a response that never closes its thought scores 0 in every
+algorithm (§2.13), so the three are compared on one rule.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import random
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Optional
+
+from repro.config import SamplingConfig, load_config
+from repro.errors import ReproError
+from repro.rollout.serial import SerialConfig
+from repro.trainer.config import TrainConfig
+from repro.trainer.loop import Trainer, iteration_seed
+from repro.trainer.loss import LossOptions
+
+MATH_ALGOS = ("sgrpo", "grpo", "length_penalty")
+
+
+@dataclass
+class MathRecipeConfig:
+    serial: SerialConfig = field(default_factory=SerialConfig)  # sgrpo only
+    train_split: str = "train"
+    # a local JSONL with question/answer (or problem/answer) fields instead of the env's train split
+    # (DeepMath-103K, the paper's training set, is not available offline: sgrpo.md §4.3)
+    train_file: str = ""
+    filter_groups: bool = True  # sgrpo: drop groups whose early exits are all wrong (§2.8)
+    oversample: float = 2.0  # sgrpo with filter_groups: roll out ceil(oversample × tasks_per_iteration) queries
+
+    def validate(self, prefix: str = "math") -> None:
+        if self.oversample < 1:
+            raise ReproError(f"{prefix}.oversample must be >= 1, got {self.oversample}")
+        if self.train_file and not Path(self.train_file).is_file():
+            raise ReproError(f"{prefix}.train_file {self.train_file} does not exist")
+
+
+def eq2_loss() -> LossOptions:
+    """Eq. 2: clipped surrogate, no KL, no entropy bonus, sequence-mean then group-mean."""
+    return LossOptions(clip_low=0.2, clip_high=0.2, dual_clip=0.0, kl_coef=0.0, entropy_coef=0.0,
+                       aggregation="seq-mean-token-mean")
+
+
+def build_math_train_config(algo_name: str, env_name: str, config_file: Optional[Path], overrides: list[str]) -> TrainConfig:
+    from repro.algos import ALGOS
+    from repro.envs import ENVS
+
+    if algo_name not in MATH_ALGOS:
+        raise ReproError(f"algo '{algo_name}' does not train on math envs; choose one of {', '.join(MATH_ALGOS)}")
+    default = TrainConfig(algo=algo_name, advantage=ALGOS.get(algo_name).config(), env=ENVS.get(env_name).Config(),
+                          math=MathRecipeConfig(), loss=eq2_loss(), sampling=SamplingConfig(max_new_tokens=1024),
+                          validation=dataclasses.replace(TrainConfig().validation, episodes=64,
+                                                         sampling=SamplingConfig(temperature=0.6, top_p=0.95)))
+    overrides = [o for o in overrides if not o.startswith(("env.name=", "algo="))]
+    cfg = load_config(default, config_file, overrides)
+    cfg.algo, cfg.env.name = algo_name, env_name
+    return cfg
+
+
+def read_train_file(path: str) -> list[Any]:
+    from repro.envs.math import MathProblem
+    from repro.io import read_jsonl
+
+    problems = []
+    for i, row in enumerate(read_jsonl(path)):
+        question = row.get("question", row.get("problem"))
+        if question is None or row.get("answer") is None:
+            raise ReproError(f"{path} line {i + 1}: needs 'question' (or 'problem') and 'answer' fields")
+        problems.append(MathProblem(f"file/{i}", str(question), str(row["answer"])))
+    if not problems:
+        raise ReproError(f"{path} holds no problems")
+    return problems
+
+
+class MathTrainer(Trainer):
+    """The trainer with math rollouts; the update, checkpoints and run loop are the base class's."""
+
+    def __init__(self, cfg: TrainConfig, run_dir: Any):
+        super().__init__(cfg, run_dir)
+        recipe: MathRecipeConfig = cfg.math
+        self.problems = (read_train_file(recipe.train_file) if recipe.train_file
+                         else self.task_source.problems(recipe.train_split))
+
+    def rollout_pool(self) -> Any:
+        from repro.envs.verify import VerifierPool
+
+        return VerifierPool(self.cfg.env.verify_workers or None, self.cfg.env.verify_timeout_s)
+
+    def _prompts(self, problems: list[Any]) -> list[list[int]]:
+        return [self.policy.chat_prompt(self.task_source.messages(p)) for p in problems]
+
+    def iteration(self, pool: Any, it: int) -> dict[str, Any]:
+        from repro.rollout.serial import group_summary, member_json
+        from repro.trainer import metrics as M
+        from repro.trainer.loop import TimedPolicy
+        from repro.trainer.update import UpdateBatch
+
+        cfg, recipe = self.cfg, self.cfg.math
+        t0 = time.perf_counter()
+        filtering = cfg.algo == "sgrpo" and recipe.filter_groups
+        n_queries = math.ceil(recipe.oversample * cfg.tasks_per_iteration) if filtering else cfg.tasks_per_iteration
+        rng = random.Random(iteration_seed(cfg.seed, it, "tasks"))
+        problems = [self.problems[i] for i in rng.sample(range(len(self.problems)), min(n_queries, len(self.problems)))]
+        sampling = dataclasses.replace(cfg.sampling, seed=iteration_seed(cfg.seed, it, "sampling"))
+        timed = TimedPolicy(self.policy)
+        groups = self._rollout(timed, pool, problems, sampling)
+        t1 = time.perf_counter()
+
+        kept = groups
+        if filtering:
+            kept = [g for g in groups if g.any_correct_exit()][: cfg.tasks_per_iteration]
+        self.run_dir.write_samples([member_json(g, m, self.policy.tokenizer) for g in groups for m in g.members])
+        members = [(g, m) for g in kept for m in g.members]
+        batch = UpdateBatch([g.prompt_ids for g, _ in members], [m.response_ids for _, m in members],
+                            [m.logprobs for _, m in members], [m.advantage for _, m in members],
+                            loss_masks=[m.loss_mask for _, m in members])
+        t2 = time.perf_counter()
+        update = self.update(batch, it) if members else {"optimizer_steps": 0}
+        t3 = time.perf_counter()
+
+        all_members = [m for g in groups for m in g.members]
+        response_tokens = sum(len(m.response_ids) for m in all_members)
+        line: dict[str, Any] = {"iteration": it, "tasks": [p.id for p in problems]}
+        line.update(group_summary(groups))
+        line.update({"kept_groups": len(kept), "kept_fraction": len(kept) / len(groups) if groups else 0.0,
+                     "reward_mean": sum(m.reward for m in all_members) / max(len(all_members), 1),
+                     "rows": len(members), "response_tokens": response_tokens,
+                     "trained_tokens": sum(sum(m.loss_mask) for _, m in members)})
+        line.update(update)
+        line.update(M.advantage_summary([m.advantage for _, m in members]))
+        line["timing"] = {"rollout_s": t1 - t0, "generate_s": timed.seconds, "verify_s": t1 - t0 - timed.seconds,
+                          "update_s": t3 - t2,
+                          "tokens_per_s": response_tokens / timed.seconds if timed.seconds else 0.0,
+                          "peak_rss_mb": M.peak_rss_mb()}
+        return line
+
+    def _rollout(self, policy: Any, pool: Any, problems: list[Any], sampling: SamplingConfig) -> list[Any]:
+        """Groups with verdicts, rewards and advantages: one serial group per query (sgrpo), or
+        ``group_size`` one-member groups per query (the parallel baselines)."""
+        from repro.rollout.serial import assign_rewards, build_exits, check_groups, serial_rollout
+
+        cfg = self.cfg
+        prompts = self._prompts(problems)
+        if cfg.algo == "sgrpo":
+            groups = serial_rollout(policy, problems, prompts, sampling, cfg.math.serial, sampling.seed)
+            check_groups(groups, policy, pool)
+            assign_rewards(groups, cfg.advantage)
+            return groups
+        requests = [(i, p, prompt) for i, (p, prompt) in enumerate(zip(problems, prompts)) for _ in range(cfg.group_size)]
+        full = policy.sample([r[2] for r in requests], sampling)
+        groups = build_exits(policy, [r[1] for r in requests], [r[2] for r in requests], full, [[]] * len(full),
+                             sampling, cfg.math.serial, sampling.seed)
+        check_groups(groups, policy, pool)
+        query = [r[0] for r in requests]
+        correct = [g.full.correct for g in groups]
+        if cfg.algo == "grpo":
+            from repro.algos.rows import StepRows
+
+            n = len(groups)
+            rows = StepRows.from_columns(group=query, traj=list(range(n)), step=[1] * n,
+                                         reward=[float(c) for c in correct], valid=[True] * n)
+            rewards, advantages = [float(c) for c in correct], self.algorithm.estimate(rows, cfg.advantage).tolist()
+        else:
+            result = self.algorithm.estimate(query, [len(g.full.response_ids) for g in groups], correct, cfg.advantage)
+            rewards, advantages = result.reward.tolist(), result.advantage.tolist()
+        for g, r, a in zip(groups, rewards, advantages):
+            g.full.reward, g.full.advantage = float(r), float(a)
+        return groups
+
+    def validate(self, pool: Any, it: int) -> dict[str, Any]:
+        """Accuracy (last boxed answer of the whole response, as `repro eval`) and mean tokens on
+        the first ``validation.episodes`` problems of the env's evaluation split, one sample each."""
+        from repro.envs.verify import Check
+        from repro.io import atomic_write_jsonl
+
+        cfg = self.cfg
+        split = cfg.validation.split or cfg.env.split
+        problems = self.task_source.problems(split)[: cfg.validation.episodes]
+        sampling = dataclasses.replace(cfg.validation.sampling, seed=iteration_seed(cfg.seed, it, "validation"))
+        generations = self.policy.sample(self._prompts(problems), sampling)
+        verdicts = pool.check_all([Check(p.gold, g.text, p.answer_type) for p, g in zip(problems, generations)])
+        atomic_write_jsonl(self.run_dir.path / "validation" / f"iter_{it:06d}.jsonl",
+                           [{"problem_id": p.id, "response": g.text, "verdict": v.status}
+                            for p, g, v in zip(problems, generations, verdicts)])
+        n = max(len(problems), 1)
+        return {"val_accuracy": sum(v.correct for v in verdicts) / n,
+                "val_mean_tokens": sum(len(g.response_ids) for g in generations) / n, "val_split": split}
