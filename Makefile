@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 
-.PHONY: setup demo test bench clean
+.PHONY: setup demo test bench reproduce-tables clean
 
 setup: $(BIN)/repro
 
@@ -25,6 +25,12 @@ test: setup
 
 bench: setup
 	for f in bench/*.py; do echo "== $$f"; $(BIN)/python $$f || exit 1; done
+
+# Regenerate results/tables/*.md and plots from our own runs (resumable: finished runs are kept).
+# SCALE=paper needs a GPU machine and the real checkpoints in local directories.
+SCALE ?= cpu
+reproduce-tables: setup
+	$(BIN)/python -m repro.results.reproduce --scale $(SCALE)
 
 clean:
 	rm -rf $(VENV) results/*/ .pytest_cache

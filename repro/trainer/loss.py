@@ -13,6 +13,8 @@ from dataclasses import dataclass
 
 import torch
 
+from repro.errors import ReproError
+
 AGGREGATIONS = ("token-mean", "seq-mean-token-mean")
 # k3 is bounded like the reference implementation: exp() of a large log-ratio would blow the loss up.
 KL_LOG_RATIO_BOUND = 20.0
@@ -29,8 +31,6 @@ class LossOptions:
     aggregation: str = "token-mean"  # token-mean | seq-mean-token-mean (S-GRPO)
 
     def validate(self, prefix: str = "loss") -> None:
-        from repro.errors import ReproError
-
         if self.clip_low < 0 or self.clip_high < 0:
             raise ReproError(f"{prefix}.clip_low and {prefix}.clip_high must be >= 0")
         if self.dual_clip != 0 and self.dual_clip <= 1:

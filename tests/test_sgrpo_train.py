@@ -1,0 +1,117 @@
+"""`repro train` on math envs (S-GRPO, GRPO, RL + length penalty) with the real tiny model and
+real GSM8K train problems: iterations, checkpoints, exact resume, and the loss mask in the update."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from repro.io import read_jsonl
+from repro.trainer.metrics import without_timing
+
+ROOT = Path(__file__).resolve().parents[1]
+CPU = ROOT / "benchmarks" / "sgrpo" / "cpu"
+
+
+def repro(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "repro", *args], capture_output=True, text=True, cwd=ROOT, timeout=600)
+
+
+def train(results: Path, name: str, algo: str, *extra: str) -> subprocess.CompletedProcess:
+    return repro("train", "--algo", algo, "--env", "gsm8k", "-c", str(CPU / f"gsm8k_{algo}.yaml"),
+                 f"results_dir={results}", f"run_name={name}", *extra)
+
+
+def test_sgrpo_two_iterations_checkpoint_and_resume(tmp_path, tiny_model_dir):
+    out = train(tmp_path, "straight", "sgrpo")
+    assert out.returncode == 0, out.stderr[-3000:]
+    run = tmp_path / "straight"
+    lines = read_jsonl(run / "metrics.jsonl")
+    assert [line["iteration"] for line in lines] == [1, 2]
+    for line in lines:
+        assert line["groups"] == 2 and line["kept_groups"] == 2 and line["kept_fraction"] == 1.0
+        assert line["rows"] == 2 * 9 and line["exits_per_group"] == 8  # serial groups of 8 exits + O⁰
+        assert 0 <= line["thought_not_closed_rate"] <= 1 and line["optimizer_steps"] == 1
+        # the inducer (19 tokens with the tiny tokenizer) is masked out of every exit
+        assert line["trained_tokens"] == line["response_tokens"] - 16 * 19
+        assert line["logprob_mismatch_max"] < 1e-4
+    assert "val_accuracy" in lines[1] and len(read_jsonl(run / "validation" / "iter_000002.jsonl")) == 4
+    assert (run / "checkpoints" / "latest").read_text().strip() == "iter_000002"
+    samples = read_jsonl(run / "samples.jsonl")
+    assert len(samples) == 18 and {s["exit_index"] for s in samples} == set(range(9))
+
+    resumed = tmp_path / "resumed"
+    assert train(tmp_path, "resumed", "sgrpo", "iterations=1").returncode == 0
+    out = train(tmp_path, "resumed", "sgrpo", "iterations=2")
+    assert out.returncode == 0, out.stderr[-3000:]
+    assert "iteration 1" in out.stderr  # resumed from the checkpoint, not restarted
+    assert [without_timing(x) for x in read_jsonl(resumed / "metrics.jsonl")] == [without_timing(x) for x in lines]
+
+
+@pytest.mark.parametrize("algo", ["grpo", "length_penalty"])
+def test_parallel_baselines_run_on_the_same_trainer(tmp_path, tiny_model_dir, algo):
+    out = train(tmp_path, "run", algo, "eval_every=0")
+    assert out.returncode == 0, out.stderr[-3000:]
+    lines = read_jsonl(tmp_path / "run" / "metrics.jsonl")
+    assert [line["iteration"] for line in lines] == [1, 2]
+    for line in lines:  # 2 queries x group_size 4 full responses, all trained
+        assert line["rows"] == 8 and line["exits_per_group"] == 0 and line["trained_tokens"] == line["response_tokens"]
+    assert (tmp_path / "run" / "checkpoints" / "latest").read_text().strip() == "iter_000002"
+
+
+def test_train_on_inducer_trains_every_token(tmp_path, tiny_model_dir):
+    out = train(tmp_path, "run", "sgrpo", "iterations=1", "eval_every=0", "math.serial.train_on_inducer=true")
+    assert out.returncode == 0, out.stderr[-3000:]
+    (line,) = read_jsonl(tmp_path / "run" / "metrics.jsonl")
+    assert line["trained_tokens"] == line["response_tokens"]
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--algo", "gigpo", "--env", "gsm8k"], "does not train on math envs"),
+    (["--algo", "sgrpo", "--env", "gsm8k", "math.oversample=0.5"], "math.oversample"),
+    (["--algo", "sgrpo", "--env", "gsm8k", "math.serial.exits=0"], "math.serial.exits"),
+    (["--algo", "sgrpo", "--env", "gsm8k", "math.train_file=/nonexistent.jsonl"], "does not exist"),
+])
+def test_bad_math_train_input_is_one_line(args, message):
+    out = repro("train", *args)
+    assert out.returncode == 2, out.stderr
+    assert message in out.stderr and len(out.stderr.strip().splitlines()) == 1
+
+
+def test_every_sgrpo_benchmark_config_validates():
+    from repro.trainer.config import build_train_config
+
+    configs = sorted((ROOT / "benchmarks" / "sgrpo").rglob("*.yaml"))
+    assert len(configs) == 6
+    for path in configs:
+        cfg = build_train_config(None, None, path, [])
+        assert cfg.loss.kl_coef == 0 and cfg.loss.aggregation == "seq-mean-token-mean"
+        assert cfg.run_name == ("cpu-" if path.parent.name == "cpu" else "") + path.stem
+
+
+def test_masked_tokens_carry_no_gradient(tiny_model_dir):
+    """The update's loss ignores masked (inducer) tokens: their old log-probs do not change it."""
+    from repro.config import ModelConfig
+    from repro.policy import load_policy
+    from repro.trainer.loss import LossOptions
+    from repro.trainer.update import UpdateBatch, causal_lm_scorer, micro_batch_loss
+
+    policy = load_policy(ModelConfig(path=str(tiny_model_dir), device="cpu"))
+    prompt, response = [5, 6, 7], [10, 11, 12, 13, 14, 15]
+    logprobs = policy.score([prompt], [response])[0]
+    mask = [True, True, False, False, True, True]
+    options = LossOptions(kl_coef=0.0, entropy_coef=0.0, aggregation="seq-mean-token-mean")
+
+    def loss(old):
+        batch = UpdateBatch([prompt], [response], [old], [1.0], loss_masks=[mask])
+        return micro_batch_loss(policy.model, None, causal_lm_scorer(policy.pad_id), batch, [0], options, 1.0,
+                                float(sum(mask)), 1).loss.item()
+
+    shifted_masked = [lp - (0.0 if m else 3.0) for lp, m in zip(logprobs, mask)]
+    shifted_trained = [lp - (3.0 if m else 0.0) for lp, m in zip(logprobs, mask)]
+    assert loss(shifted_masked) == pytest.approx(loss(logprobs))
+    assert loss(shifted_trained) != pytest.approx(loss(logprobs))
+    assert loss(logprobs) == pytest.approx(-1.0)  # ratio 1 on the 4 trained tokens, A = 1
