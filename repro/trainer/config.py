@@ -45,6 +45,7 @@ class TrainConfig:
     command: str = "train"
     algo: str = "gigpo"  # see `repro ls algos`
     advantage: Any = None  # the algorithm's estimator options (its dataclass, chosen by `algo`)
+    math: Any = None  # math envs only: repro.trainer.sgrpo.MathRecipeConfig (serial groups, filtering)
     env: Any = None  # the env's own config dataclass, chosen by env.name
     model: ModelConfig = field(default_factory=ModelConfig)
     sampling: SamplingConfig = field(default_factory=SamplingConfig)  # rollout: T = 1, top-p 1
@@ -91,6 +92,10 @@ def build_train_config(algo: Optional[str], env: Optional[str], config_file: Opt
     env_name = env or peek_value("env.name", config_file, overrides)
     if not env_name:
         raise ReproError("no env given: pass --env NAME (see `repro ls envs`)")
+    if ENVS.entry(env_name).meta.get("kind") == "math":
+        from repro.trainer.sgrpo import build_math_train_config
+
+        return build_math_train_config(algo_name, env_name, config_file, overrides)
     if ENVS.entry(env_name).meta.get("kind") != "agent":
         raise ReproError(f"env '{env_name}' is not an agent env; `repro train` trains on alfworld or webshop")
     env_cls = ENVS.get(env_name)

@@ -162,14 +162,7 @@ class Trainer:
 
         batch = UpdateBatch([r.prompt_ids for r in rows], [r.response_ids for r in rows],
                             [r.logprobs for r in rows], advantages)
-        temperature = cfg.sampling.temperature
-        recomputed = recompute_logprobs(self.model, self.score, batch, temperature, cfg.micro_batch_rows)
-        order = list(range(len(rows)))
-        if cfg.shuffle_rows:
-            generator = torch.Generator().manual_seed(iteration_seed(cfg.seed, it, "shuffle"))
-            order = torch.randperm(len(rows), generator=generator).tolist()
-        update = ppo_epoch(self.model, self.reference, self.optimizer, self.score, batch, order, cfg.loss,
-                           temperature, cfg.mini_batch_rows, cfg.micro_batch_rows, cfg.optim.grad_clip)
+        update = self.update(batch, it)
         t3 = time.perf_counter()
 
         response_tokens = sum(len(r.response_ids) for r in rows)
@@ -177,7 +170,6 @@ class Trainer:
         line.update(self.env_cls.summarize(rollout.episodes))
         line.update({"rows": len(rows), "response_tokens": response_tokens})
         line.update(update)
-        line.update(logprob_mismatch(batch.old_logprobs, recomputed))
         line.update(M.advantage_summary(advantages))
         if anchor_group is not None:
             line.update(M.anchor_group_sizes(anchor_group))
@@ -191,6 +183,26 @@ class Trainer:
             "peak_rss_mb": M.peak_rss_mb(),
         }
         return line
+
+    def update(self, batch: UpdateBatch, it: int) -> dict[str, Any]:
+        """One PPO epoch over ``batch`` (shuffled with the iteration's seed); its metrics, with how
+        far the sampler's log-probs are from the trainer's."""
+        cfg = self.cfg
+        temperature = cfg.sampling.temperature
+        recomputed = recompute_logprobs(self.model, self.score, batch, temperature, cfg.micro_batch_rows)
+        order = list(range(len(batch)))
+        if cfg.shuffle_rows:
+            generator = torch.Generator().manual_seed(iteration_seed(cfg.seed, it, "shuffle"))
+            order = torch.randperm(len(batch), generator=generator).tolist()
+        update = ppo_epoch(self.model, self.reference, self.optimizer, self.score, batch, order, cfg.loss,
+                           temperature, cfg.mini_batch_rows, cfg.micro_batch_rows, cfg.optim.grad_clip)
+        return update | logprob_mismatch(batch.old_logprobs, recomputed)
+
+    def rollout_pool(self) -> Any:
+        """What an iteration rolls out with: the env worker pool (math recipes: a verifier pool)."""
+        from repro.rollout import EnvPool
+
+        return EnvPool(self.env_cls, self.cfg.env, self.cfg.rollout, data_dir=self.cfg.data_dir)
 
     def advantages(self, rows) -> tuple[list[float], np.ndarray | None]:
         """One advantage per row, and GiGPO's step-group code per row (None for other algorithms)."""
@@ -212,7 +224,6 @@ class Trainer:
         from omegaconf import OmegaConf
         from rich.console import Console
 
-        from repro.rollout import EnvPool
         from repro.trainer.report import Trackers
         from repro.trainer.view import LiveView
 
@@ -226,7 +237,7 @@ class Trainer:
         truncate_metrics(metrics_path, start)
         trackers = Trackers(cfg.report_to, self.run_dir.path, run_name(cfg), OmegaConf.to_container(OmegaConf.structured(cfg)))
         try:
-            with EnvPool(self.env_cls, cfg.env, cfg.rollout, data_dir=cfg.data_dir) as pool, \
+            with self.rollout_pool() as pool, \
                     LiveView(cfg, run_name(cfg), start) as view:
                 for it in range(start + 1, cfg.iterations + 1):
                     view.phase(it, "rollout")
@@ -269,7 +280,11 @@ class Trainer:
 def run_train(cfg: TrainConfig, fresh: bool = False) -> Path:
     """Train (or resume) the run ``cfg`` describes; returns the run directory."""
     run_dir, checkpoint = prepare_run_dir(cfg, fresh)
-    trainer = Trainer(cfg, run_dir)
+    if cfg.math is not None:
+        from repro.trainer.sgrpo import MathTrainer as trainer_cls
+    else:
+        trainer_cls = Trainer
+    trainer = trainer_cls(cfg, run_dir)
     trainer.run(checkpoint)
     lines = read_jsonl(run_dir.path / METRICS)
     final = latest_checkpoint(run_dir.path / CHECKPOINTS)

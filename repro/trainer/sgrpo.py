@@ -74,6 +74,8 @@ def build_math_train_config(algo_name: str, env_name: str, config_file: Optional
     overrides = [o for o in overrides if not o.startswith(("env.name=", "algo="))]
     cfg = load_config(default, config_file, overrides)
     cfg.algo, cfg.env.name = algo_name, env_name
+    if cfg.command != "train":
+        raise ReproError(f"config {config_file} is for '{cfg.command}', not 'train'")
     return cfg
 
 

@@ -49,9 +49,14 @@ class UpdateBatch:
     response_ids: list[list[int]]
     old_logprobs: list[list[float]]  # recorded while sampling (the behaviour policy)
     advantages: list[float]
+    # per response token, True = trained; None = every token (S-GRPO masks its forced inducer)
+    loss_masks: list[list[bool]] | None = None
 
     def __len__(self) -> int:
         return len(self.response_ids)
+
+    def trained_tokens(self, row: int) -> int:
+        return len(self.response_ids[row]) if self.loss_masks is None else int(sum(self.loss_masks[row]))
 
 
 def padded(values: Sequence[Sequence[float]], width: int) -> tuple[torch.Tensor, torch.Tensor]:
@@ -92,7 +97,7 @@ def ppo_epoch(model, ref_model, optimizer: torch.optim.Optimizer, score_fn: Scor
     steps = 0
     for mb_start in range(0, len(order), mini_batch_rows):
         mb = list(order[mb_start: mb_start + mini_batch_rows])
-        mb_tokens = float(sum(len(batch.response_ids[i]) for i in mb))
+        mb_tokens = float(sum(batch.trained_tokens(i) for i in mb))
         if mb_tokens == 0:
             continue
         optimizer.zero_grad(set_to_none=True)
@@ -118,6 +123,8 @@ def micro_batch_loss(model, ref_model, score_fn: ScoreFn, batch: UpdateBatch, ro
     responses = [batch.response_ids[i] for i in rows]
     width = max(len(r) for r in responses)
     old, mask = padded([batch.old_logprobs[i] for i in rows], width)
+    if batch.loss_masks is not None:
+        mask = mask * padded([[float(t) for t in batch.loss_masks[i]] for i in rows], width)[0]
     advantages = torch.tensor([batch.advantages[i] for i in rows], dtype=torch.float32)
     logprobs, entropy = score_fn(model, prompts, responses, temperature, options.entropy_coef > 0)
     old, mask, advantages = old.to(logprobs.device), mask.to(logprobs.device), advantages.to(logprobs.device)
