@@ -3,6 +3,7 @@ and the real verifier pool."""
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -14,8 +15,6 @@ from repro.policy.base import Generation
 from repro.rollout.serial import (INDUCER, NOT_CLOSED, SerialConfig, assign_rewards, build_exits, check_groups,
                                   end_of_think_id, find_thoughts, fraction_exit_positions, group_summary,
                                   inducer_ids, sample_exit_positions, serial_rollout)
-
-import numpy as np
 
 
 @pytest.fixture(scope="module")

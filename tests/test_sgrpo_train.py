@@ -115,3 +115,72 @@ def test_masked_tokens_carry_no_gradient(tiny_model_dir):
     assert loss(shifted_masked) == pytest.approx(loss(logprobs))
     assert loss(shifted_trained) != pytest.approx(loss(logprobs))
     assert loss(logprobs) == pytest.approx(-1.0)  # ratio 1 on the 4 trained tokens, A = 1
+
+
+def test_sgrpo_update_moves_the_policy_towards_the_rewarded_member(tiny_model_dir):
+    """A serial group whose full rollout is correct and whose 4 exits are wrong (Eq. 1: rewards
+    0,0,0,0,1; advantages −1/5 and 4/5): one Eq. 2 step raises the full response's log-prob and
+    lowers the exits' answers, through the real update with the inducer masked."""
+    import numpy as np
+    import torch
+
+    from repro.config import ModelConfig, SamplingConfig
+    from repro.envs.math import MathProblem
+    from repro.envs.verify import VerifierPool
+    from repro.policy import load_policy
+    from repro.policy.base import Generation
+    from repro.rollout.serial import SerialConfig, assign_rewards, build_exits, check_groups
+    from repro.trainer.sgrpo import eq2_loss
+    from repro.trainer.update import UpdateBatch, causal_lm_scorer, ppo_epoch
+
+    torch.manual_seed(0)
+    policy = load_policy(ModelConfig(path=str(tiny_model_dir), device="cpu"))
+    problem = MathProblem("t/0", "What is 3 + 4?", "7")
+    prompt = policy.chat_prompt([{"role": "user", "content": problem.problem}])
+    tok = policy.tokenizer
+    ids = tok.encode("<think>three and four make seven</think>\n\nSo \\boxed{7}.", add_special_tokens=False)
+    ids.append(tok.eos_token_id)
+    full = Generation(prompt, ids, policy.score([prompt], [ids])[0], tok.decode(ids), "stop")
+    (group,) = build_exits(policy, [problem], [prompt], [full], [[1, 2, 3, 4]], SamplingConfig(),
+                           SerialConfig(answer_max_tokens=6), seed=0)
+    with VerifierPool(workers=1) as pool:
+        check_groups([group], policy, pool)
+    assign_rewards([group])
+    assert [m.reward for m in group.members] == [0, 0, 0, 0, 1]  # the random model's exits are not correct
+    assert group.full.advantage == pytest.approx(0.8)
+
+    members = group.members
+    batch = UpdateBatch([prompt] * 5, [m.response_ids for m in members], [m.logprobs for m in members],
+                        [m.advantage for m in members], loss_masks=[m.loss_mask for m in members])
+    optimizer = torch.optim.AdamW(policy.model.parameters(), lr=1e-2)
+    stats = ppo_epoch(policy.model, None, optimizer, causal_lm_scorer(policy.pad_id), batch, list(range(5)),
+                      eq2_loss(), 1.0, 5, 5, 1.0)
+    assert stats["optimizer_steps"] == 1 and stats["grad_norm"] > 0
+    after = policy.score([prompt] * 5, [m.response_ids for m in members])
+    full_gain = np.sum(after[-1]) - np.sum(members[-1].logprobs)
+    answer_gain = [np.sum(a[m.answer_start:]) - np.sum(m.logprobs[m.answer_start:]) for a, m in zip(after, members[:-1])]
+    assert full_gain > 0 and np.mean(answer_gain) < 0
+
+
+def test_train_on_a_local_jsonl_and_on_math_train(tmp_path, tiny_model_dir):
+    data = tmp_path / "qa.jsonl"
+    data.write_text('{"question": "What is 2 + 2?", "answer": "4"}\n{"problem": "What is 3 + 3?", "answer": "6"}\n'
+                    '{"question": "What is 1 + 5?", "answer": 6}\n')
+    out = train(tmp_path, "file", "sgrpo", "iterations=1", "eval_every=0", f"math.train_file={data}")
+    assert out.returncode == 0, out.stderr[-3000:]
+    (line,) = read_jsonl(tmp_path / "file" / "metrics.jsonl")
+    assert len(line["tasks"]) == 2 and all(t.startswith("file/") for t in line["tasks"])
+    out = repro("train", "--algo", "sgrpo", "--env", "math_train", "-c", str(CPU / "gsm8k_sgrpo.yaml"),
+                f"results_dir={tmp_path}", "run_name=mt", "iterations=1", "eval_every=0")
+    assert out.returncode == 0, out.stderr[-3000:]
+    assert read_jsonl(tmp_path / "mt" / "metrics.jsonl")[0]["groups"] == 2
+
+
+def test_filter_groups_oversamples_and_drops_groups_without_a_correct_exit(tmp_path, tiny_model_dir):
+    out = train(tmp_path, "run", "sgrpo", "iterations=1", "eval_every=0", "math.filter_groups=true", "math.oversample=2")
+    assert out.returncode == 0, out.stderr[-3000:]
+    (line,) = read_jsonl(tmp_path / "run" / "metrics.jsonl")
+    # 2 x 2 queries rolled out; the random model has no correct exit, so every group is dropped
+    assert line["groups"] == 4 and line["groups_with_correct_exit"] == 0.0
+    assert line["kept_groups"] == 0 and line["kept_fraction"] == 0.0 and line["optimizer_steps"] == 0
+    assert (tmp_path / "run" / "checkpoints" / "latest").is_file()

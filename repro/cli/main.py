@@ -38,6 +38,8 @@ def _register() -> None:
     app.command("doctor", help=doctor.HELP)(doctor.doctor_command)
     from repro.cli import compare
     app.command("compare", help=compare.HELP)(compare.compare_command)
+    from repro.cli import sft
+    app.command("sft", help=sft.HELP)(sft.sft_command)
 
 
 _register()

@@ -16,3 +16,4 @@ ENVS.register("gpqa_diamond", "repro.envs.math:GPQADiamond", "GPQA Diamond (data
 ENVS.register("math_train", "repro.envs.math:MATHTrain", "MATH train split (S-GRPO training)", kind="math")
 ENVS.register("alfworld", "repro.envs.alfworld:AlfworldEnv", "ALFWorld text games on TextWorld", kind="agent")
 ENVS.register("webshop", "repro.envs.webshop:WebShopEnv", "WebShop small (1,000 products)", kind="agent")
+ENVS.register("maze", "repro.envs.maze:MazeEnv", "Small text maze (the CPU-scale learning task)", kind="agent")

@@ -167,7 +167,7 @@ def suite_defaults(samples: int, config_file: Optional[Path], overrides: list[st
     return [f"{k}={v}" for k, v in defaults.items() if peek_value(k, config_file, overrides) is None]
 
 
-def _benchmark_result(env: str, samples: int, results_path: Path) -> BenchmarkResult:
+def _benchmark_result(env: str, results_path: Path) -> BenchmarkResult:
     import json
 
     results = json.loads(results_path.read_text())
@@ -208,7 +208,7 @@ def run_suite(suite: str, config_file: Optional[Path], overrides: list[str]) -> 
             console.print(f"[yellow]{env}: not run: data missing[/yellow] ({e})")
             continue
         policy = policy or load_policy(cfg.model)
-        results.append(_benchmark_result(env, cfg.samples, run_math_eval(cfg, policy)))
+        results.append(_benchmark_result(env, run_math_eval(cfg, policy)))
 
     paper = load_paper_table()
     wrong = audit_overall(paper)
@@ -219,7 +219,7 @@ def run_suite(suite: str, config_file: Optional[Path], overrides: list[str]) -> 
     atomic_write_text(suite_dir / "table.md", markdown_table(header, rows) + "\n" + "\n".join(f"- {n}" for n in notes)
                       + f"\n\nsource of paper rows: {paper['source'].strip()}\n")
     atomic_write_json(suite_dir / "suite.json", {
-        "suite": suite, "benchmarks": [r.__dict__ for r in results], "paper_overall_errors": wrong,
+        "suite": suite, "benchmarks": [dataclasses.asdict(r) for r in results], "paper_overall_errors": wrong,
         "sampling": dataclasses.asdict(cfg.sampling), "tiny_max_new_tokens": TINY_MAX_NEW_TOKENS,
     })
 

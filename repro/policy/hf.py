@@ -173,6 +173,10 @@ class HFPolicy:
             scores += [logprobs[i, :len(r)].tolist() for i, r in enumerate(chunk_responses)]
         return scores
 
+    def load_weights(self, state_dict: dict[str, torch.Tensor]) -> None:
+        """Take the trainer's updated weights (full, unsharded; cast to this model's dtype)."""
+        self.model.load_state_dict(state_dict)
+
     # -- internals ------------------------------------------------------------------------------
 
     @torch.inference_mode()

@@ -1,10 +1,13 @@
 """Checkpoints that resume bit-exactly: ``<run>/checkpoints/iter_000004/`` + a ``latest`` pointer.
 
 Layout of one checkpoint:
-  * model + optimiser: ``torch.distributed.checkpoint`` (DCP) files (``.metadata``, ``__R_0.distcp``),
-    so the same code saves sharded FSDP2 state under torchrun and reshards on load; single-process
-    runs use DCP's no-process-group mode;
-  * ``rng_rank{R}.pt``: python / numpy / torch (CPU and CUDA) global generator states of rank R;
+  * model + optimiser (and any ``extra`` pair, e.g. PPO's critic and its optimiser):
+    ``torch.distributed.checkpoint`` (DCP) files (``.metadata``, ``__R_0.distcp``), so the same code
+    saves sharded FSDP2 state under torchrun and reshards on load: a run saved on N ranks resumes on
+    M ranks; single-process runs use DCP's no-process-group mode;
+  * ``rng_rank{R}.pt``: python / numpy / torch (CPU and CUDA) global generator states of rank R
+    (a rank the saving run did not have takes rank 0's: the trainer draws its random choices from
+    per-iteration seeds, so these states only guard code outside it);
   * ``state.json``: the iteration and the trainer's own state (task sampler, env seeds, ...).
 
 A checkpoint is written to ``iter_N.tmp/``, renamed to ``iter_N/``, and only then is ``latest``
@@ -86,10 +89,23 @@ def latest_checkpoint(root: str | os.PathLike) -> Path | None:
     return path
 
 
+Pairs = dict[str, tuple[torch.nn.Module, torch.optim.Optimizer]]
+
+
+def _state_dicts(model: torch.nn.Module, optimizer: torch.optim.Optimizer, extra: Pairs | None) -> dict[str, Any]:
+    _, get_state_dict, _ = _dcp()
+    out: dict[str, Any] = {}
+    for name, (m, o) in {"model": (model, optimizer), **(extra or {})}.items():
+        out[name], out[f"{name}_optim" if name != "model" else "optim"] = get_state_dict(m, o)
+    return out
+
+
 def save_checkpoint(root: str | os.PathLike, iteration: int, model: torch.nn.Module,
-                    optimizer: torch.optim.Optimizer, state: dict[str, Any], keep_last: int = 2) -> Path:
-    """Write checkpoint ``iteration`` (model, optimiser, RNG states, ``state``) and point ``latest`` at it."""
-    dcp, get_state_dict, _ = _dcp()
+                    optimizer: torch.optim.Optimizer, state: dict[str, Any], keep_last: int = 2,
+                    extra: Pairs | None = None) -> Path:
+    """Write checkpoint ``iteration`` (model, optimiser, ``extra`` {name: (model, optimiser)}, RNG
+    states, ``state``) and point ``latest`` at it."""
+    dcp, _, _ = _dcp()
     root = Path(root)
     final = root / checkpoint_name(iteration)
     tmp = root / (final.name + ".tmp")
@@ -97,10 +113,9 @@ def save_checkpoint(root: str | os.PathLike, iteration: int, model: torch.nn.Mod
         shutil.rmtree(tmp, ignore_errors=True)
         tmp.mkdir(parents=True)
     _barrier()
-    model_sd, optim_sd = get_state_dict(model, optimizer)
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", message=".*assuming the intent is to save in a single process")
-        dcp.save({"model": model_sd, "optim": optim_sd}, checkpoint_id=str(tmp))
+        dcp.save(_state_dicts(model, optimizer, extra), checkpoint_id=str(tmp))
     torch.save(rng_states(), tmp / f"rng_rank{_rank()}.pt")
     _barrier()
     if _rank() == 0:
@@ -115,18 +130,26 @@ def save_checkpoint(root: str | os.PathLike, iteration: int, model: torch.nn.Mod
 
 
 def load_checkpoint(path: str | os.PathLike, model: torch.nn.Module,
-                    optimizer: torch.optim.Optimizer) -> dict[str, Any]:
-    """Restore model, optimiser and this rank's RNG states from ``path``; returns ``state.json``."""
-    dcp, get_state_dict, set_state_dict = _dcp()
+                    optimizer: torch.optim.Optimizer, extra: Pairs | None = None) -> dict[str, Any]:
+    """Restore model, optimiser, ``extra`` pairs and this rank's RNG states from ``path`` (saved on
+    any number of ranks); returns ``state.json``."""
+    dcp, _, set_state_dict = _dcp()
     path = Path(path)
-    model_sd, optim_sd = get_state_dict(model, optimizer)
-    target = {"model": model_sd, "optim": optim_sd}
+    target = _state_dicts(model, optimizer, extra)
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", message=".*assuming the intent is to load in a single process")
-        dcp.load(target, checkpoint_id=str(path))
-    set_state_dict(model, optimizer, model_state_dict=target["model"], optim_state_dict=target["optim"])
+        try:
+            dcp.load(target, checkpoint_id=str(path))
+        except Exception as e:  # DCP wraps a missing key (e.g. no critic in a GRPO checkpoint) in its own error
+            reason = (str(e).strip().splitlines() or [type(e).__name__])[-1]
+            raise ReproError(f"cannot load checkpoint {path} into this run: {reason}") from e
+    for name, (m, o) in {"model": (model, optimizer), **(extra or {})}.items():
+        set_state_dict(m, o, model_state_dict=target[name],
+                       optim_state_dict=target["optim" if name == "model" else f"{name}_optim"])
     rng_file = path / f"rng_rank{_rank()}.pt"
     if not rng_file.is_file():
-        raise ReproError(f"checkpoint {path} has no RNG state for rank {_rank()} (saved with fewer ranks?)")
+        rng_file = path / "rng_rank0.pt"
+    if not rng_file.is_file():
+        raise ReproError(f"checkpoint {path} has no RNG state (rng_rank0.pt is missing)")
     set_rng_states(torch.load(rng_file, weights_only=True))
     return json.loads((path / "state.json").read_text())

@@ -45,6 +45,7 @@ class TrainConfig:
     command: str = "train"
     algo: str = "gigpo"  # see `repro ls algos`
     advantage: Any = None  # the algorithm's estimator options (its dataclass, chosen by `algo`)
+    critic: Any = None  # algo ppo only: repro.trainer.critic.CriticConfig (value head, its optimiser)
     math: Any = None  # math envs only: repro.trainer.sgrpo.MathRecipeConfig (serial groups, filtering)
     env: Any = None  # the env's own config dataclass, chosen by env.name
     model: ModelConfig = field(default_factory=ModelConfig)
@@ -100,11 +101,16 @@ def build_train_config(algo: Optional[str], env: Optional[str], config_file: Opt
         raise ReproError(f"env '{env_name}' is not an agent env; `repro train` trains on alfworld or webshop")
     env_cls = ENVS.get(env_name)
     algorithm = ALGOS.get(algo_name)
-    if algorithm.inputs != "step_rows":
+    if algorithm.inputs != "step_rows" and algo_name != "ppo":
         raise ReproError(f"algo '{algo_name}' does not estimate advantages from step rows; "
-                         f"`repro train` runs gigpo, grpo and rloo")
+                         f"`repro train` runs gigpo, grpo, rloo and ppo")
     overrides = [o for o in overrides if not o.startswith(("env.name=", "algo="))]
-    cfg = load_config(TrainConfig(advantage=algorithm.config(), env=env_cls.Config()), config_file, overrides)
+    critic = None
+    if algo_name == "ppo":
+        from repro.trainer.critic import CriticConfig
+
+        critic = CriticConfig()
+    cfg = load_config(TrainConfig(advantage=algorithm.config(), env=env_cls.Config(), critic=critic), config_file, overrides)
     cfg.algo, cfg.env.name = algo_name, env_name
     if cfg.command != "train":
         raise ReproError(f"config {config_file} is for '{cfg.command}', not 'train'")

@@ -10,8 +10,10 @@ Reproducibility: every random choice of iteration ``i`` draws from a seed derive
 resumed from the checkpoint of iteration ``k`` repeats iterations ``k+1…`` bit for bit (CPU).
 Metrics lines written after the checkpoint are dropped on resume, so none is duplicated.
 
-Scale-out (peers.md §4): whole task groups are what a rank would own, so the estimator never
-needs another rank's rows; this module runs one process (world size 1).
+Scale-out (peers.md §4, :mod:`repro.trainer.distributed`): under ``torchrun`` each rank rolls out
+its share of whole task groups, so the estimator never needs another rank's rows; the model is
+sharded with FSDP2, rank 0 writes every file, and a run is reproducible at a fixed world size.
+World size 1 is the plain single-process trainer.
 """
 
 from __future__ import annotations
@@ -33,6 +35,7 @@ from repro.results.run_dir import RunDir
 from repro.trainer import metrics as M
 from repro.trainer.checkpoint import latest_checkpoint, load_checkpoint, save_checkpoint
 from repro.trainer.config import TrainConfig
+from repro.trainer.distributed import full_state_dict, global_group, init_distributed, rank_seed, rank_share, shard_model
 from repro.trainer.update import UpdateBatch, causal_lm_scorer, logprob_mismatch, ppo_epoch, recompute_logprobs
 
 METRICS = "metrics.jsonl"
@@ -124,16 +127,31 @@ class Trainer:
 
         self.cfg = cfg
         self.run_dir = run_dir
+        self.dist = init_distributed(cfg.model.device)
         random.seed(cfg.seed)
         np.random.seed(cfg.seed)
         torch.manual_seed(cfg.seed)
-        self.policy = load_policy(cfg.model)
-        self.model = self.policy.model
+        engine = {}
+        if cfg.model.backend == "vllm":
+            from repro.policy.vllm import training_engine_kwargs
+
+            engine = training_engine_kwargs(self.dist.world, self.dist.rank)
+        self.policy = load_policy(cfg.model, **engine)  # the sampler
+        # The trained weights: the sampler's own model in one process with the HF backend; else an
+        # HF copy (FSDP-sharded under torchrun) whose full weights the sampler loads after each update.
+        self.base_model = (self.policy.model if cfg.model.backend == "hf"
+                           else load_policy(dataclasses.replace(cfg.model, backend="hf")).model)
+        self.sampler_is_trained = cfg.model.backend == "hf" and not self.dist.enabled
         # Dropout stays off (eval mode) in the update too, so recomputed log-probs equal the sampler's.
-        self.model.eval()
+        self.base_model.eval()
+        self.model = self.base_model if self.sampler_is_trained else copy.deepcopy(self.base_model)
         self.reference = None
         if cfg.loss.kl_coef > 0:  # the frozen initial weights (a copy before any update or resume)
-            self.reference = copy.deepcopy(self.model).requires_grad_(False)
+            self.reference = copy.deepcopy(self.base_model).requires_grad_(False)
+        if self.dist.enabled:
+            self.model = shard_model(self.model, self.dist)
+            if self.reference is not None:
+                self.reference = shard_model(self.reference, self.dist)
         self.optimizer = torch.optim.AdamW(self.model.parameters(), lr=cfg.optim.lr, betas=tuple(cfg.optim.betas),
                                            weight_decay=cfg.optim.weight_decay)
         self.score = causal_lm_scorer(self.policy.pad_id)
@@ -150,12 +168,14 @@ class Trainer:
         t0 = time.perf_counter()
         tasks = self.task_source.sample_tasks(self.env_cls.TRAIN_SPLIT, cfg.tasks_per_iteration,
                                               iteration_seed(cfg.seed, it, "tasks"))
-        sampling = dataclasses.replace(cfg.sampling, seed=iteration_seed(cfg.seed, it, "sampling"))
+        sampling = dataclasses.replace(cfg.sampling, seed=rank_seed(iteration_seed(cfg.seed, it, "sampling"), self.dist.rank))
         timed = TimedPolicy(self.policy)
-        rollout = collect_groups(pool, timed, tasks, group_size=cfg.group_size, sampling=sampling)
+        rollout = collect_groups(pool, timed, rank_share(tasks, self.dist), group_size=cfg.group_size, sampling=sampling)
+        episodes = self.all_episodes(rollout.episodes, cfg.group_size)  # under torchrun: waits for the slowest rank
         t1 = time.perf_counter()
 
-        self.run_dir.write_samples([e.to_json() for e in rollout.episodes])  # the latest iteration's episodes
+        if self.dist.is_main:
+            self.run_dir.write_samples([e.to_json() for e in episodes])  # the latest iteration's episodes
         rows = rollout.rows
         advantages, anchor_group = self.advantages(rows)
         t2 = time.perf_counter()
@@ -167,13 +187,13 @@ class Trainer:
 
         response_tokens = sum(len(r.response_ids) for r in rows)
         line: dict[str, Any] = {"iteration": it, "tasks": [str(t) for t in tasks]}
-        line.update(self.env_cls.summarize(rollout.episodes))
-        line.update({"rows": len(rows), "response_tokens": response_tokens})
+        line.update(self.env_cls.summarize(episodes))
+        line.update({"rows": int(self.dist.sum(len(rows))), "response_tokens": int(self.dist.sum(response_tokens))})
         line.update(update)
-        line.update(M.advantage_summary(advantages))
+        line.update(M.advantage_summary([a for part in self.dist.gather(advantages) for a in part]))
         if anchor_group is not None:
-            line.update(M.anchor_group_sizes(anchor_group))
-        line["timing"] = {
+            line.update(M.anchor_group_sizes(M.concat_codes(self.dist.gather(anchor_group))))
+        timing = {
             "rollout_s": t1 - t0,
             "generate_s": timed.seconds,
             "env_s": t1 - t0 - timed.seconds,
@@ -182,21 +202,53 @@ class Trainer:
             "tokens_per_s": response_tokens / timed.seconds if timed.seconds else 0.0,
             "peak_rss_mb": M.peak_rss_mb(),
         }
+        line["timing"] = M.combine_timing(self.dist.gather(timing))
         return line
+
+    def all_episodes(self, episodes: list[Any], group_size: int) -> list[Any]:
+        """Every rank's episode records, renumbered by the iteration's task list (world size 1: as given)."""
+        if not self.dist.enabled:
+            return episodes
+        for e in episodes:
+            member = e.traj - e.group * group_size
+            e.group = global_group(e.group, self.dist)
+            e.traj = e.group * group_size + member
+        return sorted((e for part in self.dist.gather(episodes) for e in part), key=lambda e: e.traj)
+
+    def row_order(self, n_rows: int, it: int) -> list[int]:
+        """The order rows are split into mini-batches: shuffled with the iteration's seed."""
+        if not self.cfg.shuffle_rows:
+            return list(range(n_rows))
+        generator = torch.Generator().manual_seed(iteration_seed(self.cfg.seed, it, "shuffle"))
+        return torch.randperm(n_rows, generator=generator).tolist()
+
+    def sync_sampler(self) -> None:
+        """Give the sampler the trained weights (after each update and on resume), unless it trains them itself."""
+        if not self.sampler_is_trained:
+            self.policy.load_weights(full_state_dict(self.model))
+
+    def auxiliary(self) -> dict[str, tuple[torch.nn.Module, torch.optim.Optimizer]]:
+        """Further (model, optimiser) pairs a checkpoint carries (PPO: the critic)."""
+        return {}
 
     def update(self, batch: UpdateBatch, it: int) -> dict[str, Any]:
         """One PPO epoch over ``batch`` (shuffled with the iteration's seed); its metrics, with how
         far the sampler's log-probs are from the trainer's."""
         cfg = self.cfg
         temperature = cfg.sampling.temperature
-        recomputed = recompute_logprobs(self.model, self.score, batch, temperature, cfg.micro_batch_rows)
-        order = list(range(len(batch)))
-        if cfg.shuffle_rows:
-            generator = torch.Generator().manual_seed(iteration_seed(cfg.seed, it, "shuffle"))
-            order = torch.randperm(len(batch), generator=generator).tolist()
-        update = ppo_epoch(self.model, self.reference, self.optimizer, self.score, batch, order, cfg.loss,
-                           temperature, cfg.mini_batch_rows, cfg.micro_batch_rows, cfg.optim.grad_clip)
-        return update | logprob_mismatch(batch.old_logprobs, recomputed)
+        if cfg.model.backend == "vllm":
+            self.policy.sleep()  # its GPU memory goes to the update; sync_sampler wakes it
+        recomputed = recompute_logprobs(self.model, self.score, batch, temperature, cfg.micro_batch_rows, self.dist)
+        update = ppo_epoch(self.model, self.reference, self.optimizer, self.score, batch, self.row_order(len(batch), it),
+                           cfg.loss, temperature, cfg.mini_batch_rows, cfg.micro_batch_rows, cfg.optim.grad_clip, self.dist)
+        self.sync_sampler()
+        mismatch = logprob_mismatch(batch.old_logprobs, recomputed)
+        if self.dist.enabled:
+            tokens = sum(len(r) for r in recomputed)
+            mismatch = {"logprob_mismatch_mean": self.dist.sum(mismatch["logprob_mismatch_mean"] * tokens)
+                        / max(self.dist.sum(tokens), 1),
+                        "logprob_mismatch_max": self.dist.max(mismatch["logprob_mismatch_max"])}
+        return update | mismatch
 
     def rollout_pool(self) -> Any:
         """What an iteration rolls out with: the env worker pool (math recipes: a verifier pool)."""
@@ -225,20 +277,25 @@ class Trainer:
         from rich.console import Console
 
         from repro.trainer.report import Trackers
-        from repro.trainer.view import LiveView
+        from repro.trainer.view import LiveView, QuietView
 
         cfg = self.cfg
         ckpt_root = self.run_dir.path / CHECKPOINTS
         metrics_path = self.run_dir.path / METRICS
         start = 0
+        main = self.dist.is_main
         if checkpoint is not None:
-            start = load_checkpoint(checkpoint, self.model, self.optimizer)["iteration"]
-            Console(stderr=True).print(f"resumed from checkpoint {checkpoint} (iteration {start})")
-        truncate_metrics(metrics_path, start)
-        trackers = Trackers(cfg.report_to, self.run_dir.path, run_name(cfg), OmegaConf.to_container(OmegaConf.structured(cfg)))
+            start = load_checkpoint(checkpoint, self.model, self.optimizer, self.auxiliary())["iteration"]
+            self.sync_sampler()
+            if main:
+                Console(stderr=True).print(f"resumed from checkpoint {checkpoint} (iteration {start})")
+        if main:
+            truncate_metrics(metrics_path, start)
+        trackers = Trackers(cfg.report_to if main else [], self.run_dir.path, run_name(cfg),
+                            OmegaConf.to_container(OmegaConf.structured(cfg)))
         try:
             with self.rollout_pool() as pool, \
-                    LiveView(cfg, run_name(cfg), start) as view:
+                    (LiveView(cfg, run_name(cfg), start) if main else QuietView()) as view:
                 for it in range(start + 1, cfg.iterations + 1):
                     view.phase(it, "rollout")
                     line = self.iteration(pool, it)
@@ -247,14 +304,16 @@ class Trainer:
                         started = time.perf_counter()
                         line.update(self.validate(pool, it))
                         line["timing"]["validation_s"] = time.perf_counter() - started
-                    append_jsonl(metrics_path, line)
+                    if main:
+                        append_jsonl(metrics_path, line)
                     trackers.log(line)
                     view.record(line)
                     if (cfg.save_every and it % cfg.save_every == 0) or it == cfg.iterations:
                         save_checkpoint(ckpt_root, it, self.model, self.optimizer,
                                         {"seed": cfg.seed, "next_task_seed": iteration_seed(cfg.seed, it + 1, "tasks"),
-                                         "next_sampling_seed": iteration_seed(cfg.seed, it + 1, "sampling")},
-                                        keep_last=cfg.keep_checkpoints)
+                                         "next_sampling_seed": iteration_seed(cfg.seed, it + 1, "sampling"),
+                                         "world_size": self.dist.world},
+                                        keep_last=cfg.keep_checkpoints, extra=self.auxiliary())
         finally:
             trackers.close()
 
@@ -270,27 +329,45 @@ class Trainer:
         eval_cfg = EvalConfig(env=cfg.env, model=cfg.model, sampling=val.sampling, split=val.split,
                               limit=val.episodes, data_dir=cfg.data_dir)
         split, pairs = eval_tasks(self.env_cls, eval_cfg)
-        sampling = dataclasses.replace(val.sampling, seed=iteration_seed(cfg.seed, it, "validation"))
-        episodes = collect_groups(pool, self.policy, [task for task, _ in pairs], 1, sampling).episodes
-        atomic_write_jsonl(self.run_dir.path / "validation" / f"iter_{it:06d}.jsonl", [e.to_json() for e in episodes])
+        sampling = dataclasses.replace(val.sampling, seed=rank_seed(iteration_seed(cfg.seed, it, "validation"), self.dist.rank))
+        tasks = rank_share([task for task, _ in pairs], self.dist)
+        episodes = self.all_episodes(collect_groups(pool, self.policy, tasks, 1, sampling).episodes, 1)
+        if self.dist.is_main:
+            atomic_write_jsonl(self.run_dir.path / "validation" / f"iter_{it:06d}.jsonl", [e.to_json() for e in episodes])
         metrics = {f"val_{k}": v for k, v in self.env_cls.summarize(episodes).items()}
         return metrics | {"val_split": split}
 
 
 def run_train(cfg: TrainConfig, fresh: bool = False) -> Path:
-    """Train (or resume) the run ``cfg`` describes; returns the run directory."""
-    run_dir, checkpoint = prepare_run_dir(cfg, fresh)
+    """Train (or resume) the run ``cfg`` describes; returns the run directory. Under torchrun every
+    rank calls this; rank 0 prepares the run directory and writes the results."""
+    dist = init_distributed(cfg.model.device)
+    if cfg.tasks_per_iteration % dist.world:
+        raise ReproError(f"tasks_per_iteration={cfg.tasks_per_iteration} does not split into whole task groups "
+                         f"over {dist.world} ranks; make it a multiple of the world size")
+    if dist.is_main:
+        run_dir, checkpoint = prepare_run_dir(cfg, fresh)
+    dist.barrier()
+    if not dist.is_main:
+        run_dir = RunDir(Path(cfg.results_dir) / run_name(cfg))
+        checkpoint = latest_checkpoint(run_dir.path / CHECKPOINTS)
     if cfg.math is not None:
         from repro.trainer.sgrpo import MathTrainer as trainer_cls
+    elif cfg.algo == "ppo":
+        from repro.trainer.critic import PPOTrainer as trainer_cls
     else:
         trainer_cls = Trainer
     trainer = trainer_cls(cfg, run_dir)
     trainer.run(checkpoint)
-    lines = read_jsonl(run_dir.path / METRICS)
-    final = latest_checkpoint(run_dir.path / CHECKPOINTS)
-    run_dir.write_results({
-        "command": "train", "algo": cfg.algo, "env": cfg.env.name, "iterations": cfg.iterations,
-        "final": M.without_timing(lines[-1]) if lines else {},
-        "checkpoint": str(final) if final else None,
-    })
+    if dist.is_main:
+        lines = read_jsonl(run_dir.path / METRICS)
+        final = latest_checkpoint(run_dir.path / CHECKPOINTS)
+        run_dir.write_results({
+            "command": "train", "algo": cfg.algo, "env": cfg.env.name, "iterations": cfg.iterations,
+            "world_size": dist.world,
+            "final": M.without_timing(lines[-1]) if lines else {},
+            "checkpoint": str(final) if final else None,
+        })
+    if dist.enabled:
+        torch.distributed.destroy_process_group()
     return run_dir.path

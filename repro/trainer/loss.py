@@ -107,8 +107,10 @@ class LossTerms:
 def policy_loss(logprobs: torch.Tensor, old_logprobs: torch.Tensor, advantages: torch.Tensor,
                 mask: torch.Tensor, options: LossOptions, entropy: torch.Tensor | None = None,
                 ref_logprobs: torch.Tensor | None = None, normaliser: float | None = None) -> LossTerms:
-    """The full loss for one (micro-)batch; ``advantages`` has one value per row ([rows])."""
-    surrogate, was_clipped = clipped_surrogate(logprobs, old_logprobs, advantages.unsqueeze(-1),
+    """The full loss for one (micro-)batch; ``advantages`` has one value per row ([rows]) or per
+    token ([rows, tokens], PPO's GAE)."""
+    per_token = advantages if advantages.dim() == 2 else advantages.unsqueeze(-1)
+    surrogate, was_clipped = clipped_surrogate(logprobs, old_logprobs, per_token,
                                                options.clip_low, options.clip_high, options.dual_clip)
     agg = options.aggregation
     pg = aggregate(surrogate, mask, agg, normaliser)

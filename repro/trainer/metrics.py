@@ -33,7 +33,10 @@ def anchor_group_sizes(anchor_group: np.ndarray) -> dict[str, float]:
     }
 
 
-def advantage_summary(advantages: Sequence[float]) -> dict[str, float]:
+def advantage_summary(advantages: Sequence[float] | Sequence[Sequence[float]]) -> dict[str, float]:
+    """Mean, std and largest magnitude of per-row (or per-token: PPO) advantages."""
+    if advantages and isinstance(advantages[0], (list, tuple)):
+        advantages = [a for row in advantages for a in row]
     n = len(advantages)
     if n == 0:
         return {"advantage_mean": 0.0, "advantage_std": 0.0, "advantage_abs_max": 0.0}
@@ -43,6 +46,24 @@ def advantage_summary(advantages: Sequence[float]) -> dict[str, float]:
         "advantage_std": (sum((a - mean) ** 2 for a in advantages) / n) ** 0.5,
         "advantage_abs_max": max(abs(a) for a in advantages),
     }
+
+
+def concat_codes(parts: Sequence[np.ndarray]) -> np.ndarray:
+    """Dense group codes of several ranks as one code array (each rank's codes shifted past the last's)."""
+    out, offset = [], 0
+    for codes in parts:
+        out.append(np.asarray(codes) + offset)
+        offset += int(np.max(codes)) + 1 if len(codes) else 0
+    return np.concatenate(out) if out else np.zeros(0, dtype=np.int64)
+
+
+def combine_timing(parts: Sequence[dict[str, float]]) -> dict[str, float]:
+    """One timing dict for the ranks' (world size 1: the one given): the slowest rank's times and
+    peak memory, throughput summed over ranks, and the ranks' peak memory summed."""
+    if len(parts) == 1:
+        return parts[0]
+    combined = {k: sum(p[k] for p in parts) if k == "tokens_per_s" else max(p[k] for p in parts) for k in parts[0]}
+    return combined | {"peak_rss_mb_all_ranks": sum(p["peak_rss_mb"] for p in parts)}
 
 
 def peak_rss_mb() -> float:

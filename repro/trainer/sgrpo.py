@@ -99,6 +99,9 @@ class MathTrainer(Trainer):
 
     def __init__(self, cfg: TrainConfig, run_dir: Any):
         super().__init__(cfg, run_dir)
+        if self.dist.enabled:
+            raise ReproError("the math recipes (sgrpo, grpo, length_penalty) run in one process for now; "
+                             "start them without torchrun")
         recipe: MathRecipeConfig = cfg.math
         self.problems = (read_train_file(recipe.train_file) if recipe.train_file
                          else self.task_source.problems(recipe.train_split))

@@ -7,12 +7,16 @@ the token-mean is taken over the whole mini-batch, so micro-batching does not ch
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
-from typing import Callable, Sequence
+from typing import Callable, Iterator, Sequence
 
 import torch
 
+from repro.trainer.distributed import Dist, scalar
 from repro.trainer.loss import LossOptions, LossTerms, entropy_from_logits, policy_loss
+
+SINGLE = Dist()
 
 # (model, prompts, responses, temperature, with_entropy) -> (log-probs [B, L], entropy [B, L] | None);
 # padded on the right to the longest response; padding positions are ignored through the mask.
@@ -48,7 +52,7 @@ class UpdateBatch:
     prompt_ids: list[list[int]]
     response_ids: list[list[int]]
     old_logprobs: list[list[float]]  # recorded while sampling (the behaviour policy)
-    advantages: list[float]
+    advantages: list[float] | list[list[float]]  # one per row, or one per response token (PPO's GAE)
     # per response token, True = trained; None = every token (S-GRPO masks its forced inducer)
     loss_masks: list[list[bool]] | None = None
 
@@ -69,15 +73,40 @@ def padded(values: Sequence[Sequence[float]], width: int) -> tuple[torch.Tensor,
     return out, mask
 
 
+def micro_batches(rows: Sequence[int], micro_batch_rows: int, dist: Dist = SINGLE) -> list[list[int]]:
+    """``rows`` in chunks of ``micro_batch_rows``. Under FSDP every forward is a collective, so the
+    list is padded with empty chunks to the largest count over the ranks; the caller runs an empty
+    chunk on any real row with zero weight (its output is discarded)."""
+    chunks = [list(rows[i: i + micro_batch_rows]) for i in range(0, len(rows), micro_batch_rows)]
+    return chunks + [[] for _ in range(int(dist.max(len(chunks))) - len(chunks))]
+
+
+def mini_batches(batch: UpdateBatch, order: Sequence[int], mini_batch_rows: int, micro_batch_rows: int,
+                 dist: Dist = SINGLE) -> Iterator[tuple[list[list[int]], float, int]]:
+    """One item per optimiser step: (micro-batches, trained tokens, rows) of the *global* mini-batch.
+
+    ``mini_batch_rows`` is global (gigpo.md §3); each rank takes its share of its own rows, and every
+    rank yields the same number of steps. A mini-batch without trained tokens is skipped (everywhere).
+    """
+    local = math.ceil(mini_batch_rows / dist.world)
+    for step in range(int(dist.max(math.ceil(len(order) / local)))):
+        mb = list(order[step * local: (step + 1) * local])
+        tokens = dist.sum(float(sum(batch.trained_tokens(i) for i in mb)))
+        if tokens == 0:
+            continue
+        yield micro_batches(mb, micro_batch_rows, dist), tokens, int(dist.sum(len(mb)))
+
+
 def recompute_logprobs(model, score_fn: ScoreFn, batch: UpdateBatch, temperature: float,
-                       micro_batch_rows: int) -> list[list[float]]:
+                       micro_batch_rows: int, dist: Dist = SINGLE) -> list[list[float]]:
     """Log-probs of every row's response under ``model`` (no gradient), unpadded."""
     out: list[list[float]] = []
     with torch.no_grad():
-        for start in range(0, len(batch), micro_batch_rows):
-            rows = slice(start, start + micro_batch_rows)
-            logprobs, _ = score_fn(model, batch.prompt_ids[rows], batch.response_ids[rows], temperature, False)
-            out.extend(logprobs[i, : len(r)].tolist() for i, r in enumerate(batch.response_ids[rows]))
+        for rows in micro_batches(range(len(batch)), micro_batch_rows, dist):
+            run = rows or [0]
+            logprobs, _ = score_fn(model, [batch.prompt_ids[i] for i in run], [batch.response_ids[i] for i in run],
+                                   temperature, False)
+            out.extend(logprobs[j, : len(batch.response_ids[i])].tolist() for j, i in enumerate(rows))
     return out
 
 
@@ -91,28 +120,26 @@ def logprob_mismatch(recorded: Sequence[Sequence[float]], recomputed: Sequence[S
 
 def ppo_epoch(model, ref_model, optimizer: torch.optim.Optimizer, score_fn: ScoreFn, batch: UpdateBatch,
               order: Sequence[int], options: LossOptions, temperature: float, mini_batch_rows: int,
-              micro_batch_rows: int, grad_clip: float) -> dict[str, float]:
-    """One pass over the rows in ``order``; returns the means of the loss terms over mini-batches."""
+              micro_batch_rows: int, grad_clip: float, dist: Dist = SINGLE) -> dict[str, float]:
+    """One pass over the rows in ``order``; returns the means of the loss terms over mini-batches
+    (under torchrun: of the global mini-batches, equal on every rank)."""
     totals = {"loss": 0.0, "policy_loss": 0.0, "kl": 0.0, "entropy": 0.0, "clip_fraction": 0.0, "grad_norm": 0.0}
     steps = 0
-    for mb_start in range(0, len(order), mini_batch_rows):
-        mb = list(order[mb_start: mb_start + mini_batch_rows])
-        mb_tokens = float(sum(batch.trained_tokens(i) for i in mb))
-        if mb_tokens == 0:
-            continue
+    for chunks, mb_tokens, mb_rows in mini_batches(batch, order, mini_batch_rows, micro_batch_rows, dist):
         optimizer.zero_grad(set_to_none=True)
         sums = dict.fromkeys(("loss", "policy_loss", "kl", "entropy", "clip_fraction"), 0.0)
-        for start in range(0, len(mb), micro_batch_rows):
-            rows = mb[start: start + micro_batch_rows]
-            terms = micro_batch_loss(model, ref_model, score_fn, batch, rows, options, temperature, mb_tokens, len(mb))
-            terms.loss.backward()
-            for k in sums:
+        for rows in chunks:
+            terms = micro_batch_loss(model, ref_model, score_fn, batch, rows or [order[0]], options, temperature,
+                                     mb_tokens, mb_rows)
+            # × world: FSDP averages gradients over ranks, the loss is already over the global mini-batch
+            (terms.loss * (dist.world if rows else 0.0)).backward()
+            for k in sums if rows else ():
                 sums[k] += getattr(terms, k).item()
         grad_norm = torch.nn.utils.clip_grad_norm_(model.parameters(), grad_clip)
         optimizer.step()
         for k in sums:
-            totals[k] += sums[k]
-        totals["grad_norm"] += grad_norm.item()
+            totals[k] += dist.sum(sums[k])
+        totals["grad_norm"] += scalar(grad_norm)
         steps += 1
     return {k: v / max(steps, 1) for k, v in totals.items()} | {"optimizer_steps": steps}
 
@@ -125,7 +152,10 @@ def micro_batch_loss(model, ref_model, score_fn: ScoreFn, batch: UpdateBatch, ro
     old, mask = padded([batch.old_logprobs[i] for i in rows], width)
     if batch.loss_masks is not None:
         mask = mask * padded([[float(t) for t in batch.loss_masks[i]] for i in rows], width)[0]
-    advantages = torch.tensor([batch.advantages[i] for i in rows], dtype=torch.float32)
+    if isinstance(batch.advantages[rows[0]], list):  # per token (GAE)
+        advantages = padded([batch.advantages[i] for i in rows], width)[0]
+    else:
+        advantages = torch.tensor([batch.advantages[i] for i in rows], dtype=torch.float32)
     logprobs, entropy = score_fn(model, prompts, responses, temperature, options.entropy_coef > 0)
     old, mask, advantages = old.to(logprobs.device), mask.to(logprobs.device), advantages.to(logprobs.device)
     ref = None

@@ -64,6 +64,22 @@ class LiveView:
         self.live.__exit__(*exc)
 
 
+class QuietView:
+    """What ranks other than 0 show under torchrun: nothing."""
+
+    def phase(self, iteration: int, phase: str) -> None:
+        pass
+
+    def record(self, line: dict[str, Any]) -> None:
+        pass
+
+    def __enter__(self) -> "QuietView":
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        pass
+
+
 SUMMARY_KEYS = ["success_rate", "mean_return", "mean_task_score", "invalid_action_rate", "mean_steps", "loss", "kl",
                 "entropy", "clip_fraction", "logprob_mismatch_max", "val_success_rate"]
 

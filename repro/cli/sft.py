@@ -1,0 +1,41 @@
+"""``repro sft``: supervised warm start on expert demonstrations (see repro.trainer.sft)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+HELP = """Warm-start a policy on expert demonstrations rendered with exactly the training prompts.
+
+The env's scripted expert (ALFWorld walkthroughs, the WebShop oracle, the maze's shortest path) plays
+training tasks; each step becomes one (prompt, <think>..</think><action>..</action>) row; the loss is
+cross-entropy on the reply tokens. Writes results/<run>/{config.yaml, demos.json, metrics.jsonl, model/,
+results.json}; then train from it with `repro train ... model.path=results/<run>/model`.
+Any config key can be overridden as KEY=VALUE, e.g. episodes=32 steps=20 lr=1e-3.
+"""
+
+
+def sft_command(
+    overrides: Annotated[Optional[list[str]], typer.Argument(help="Config overrides KEY=VALUE (e.g. steps=20).", show_default=False)] = None,
+    env: Annotated[Optional[str], typer.Option("--env", help="alfworld | webshop | maze.")] = None,
+    config: Annotated[Optional[Path], typer.Option("--config", "-c", help="YAML config file (e.g. benchmarks/learning/maze_sft.yaml).")] = None,
+    run_name: Annotated[Optional[str], typer.Option("--run-name", help="Run directory name under results/ (default: sft-<env>).")] = None,
+    fresh: Annotated[bool, typer.Option("--fresh", help="Collect the demonstrations again instead of reusing demos.json.")] = False,
+) -> None:
+    import json
+
+    from rich.console import Console
+
+    from repro.trainer.sft import build_sft_config, run_sft
+
+    extra = [f"run_name={run_name}"] if run_name else []
+    cfg = build_sft_config(env, config, list(overrides or []) + extra)
+    path = run_sft(cfg, fresh=fresh)
+    results = json.loads((path / "results.json").read_text())
+    Console().print(
+        f"sft on {results['demo_rows']} steps of {results['demo_episodes']} '{results['expert']}' episodes, "
+        f"{results['steps']} optimiser steps: loss {results['first_loss']:.3f} -> {results['final_loss']:.3f}\n"
+        f"model: {results['model_dir']}  (use model.path={results['model_dir']})"
+    )

@@ -1,0 +1,329 @@
+"""``repro sft``: a supervised warm start on expert demonstrations, so RL starts from a policy that
+emits well-formed actions. On a CPU this is how a user sees learning at all: a tiny model
+sampling from random weights never produces ``<think>…</think><action>…</action>`` and never earns a
+reward, so every group is all-zero and every advantage is 0.
+
+Demonstrations come from the real envs: the env's scripted expert (ALFWorld: the game's stored
+walkthrough; WebShop: the oracle shopper; maze: a shortest path) plays ``episodes`` training tasks
+inside the env workers, then its actions are replayed step by step through the env pool, parsed
+from the target reply as the rollout loop parses a model's (so lower-cased, gigpo.md §2.4), so every
+step has the exact ``(task, observation, admissible actions, history)`` the rollout loop would see
+and only episodes the replay wins are kept (``successful_only``). Each
+step becomes one row: the prompt ids are rendered exactly as :mod:`repro.rollout` renders them
+(``env.render_prompt`` + the policy's chat template, history included) and the target reply is
+``<think>{think}</think><action>{action}</action>`` followed by the end-of-turn token.
+
+Loss: next-token cross-entropy on the reply tokens only (prompt tokens are context), averaged over
+every reply token of an optimiser batch; the log-probs are :func:`repro.policy.logprobs.response_logprobs`,
+the same computation the sampler and the PPO update use. AdamW, gradient clipping, ``epochs`` over
+the rows (or a fixed number of ``steps``).
+
+Run directory ``results/<run>/``: ``config.yaml``, ``demos.json`` (the demonstrations, reused by a
+re-run with the same demonstration settings), ``metrics.jsonl`` (loss per optimiser step),
+``model/`` (a Hugging Face directory, tokenizer included, written atomically: usable as
+``model.path=results/<run>/model`` for ``repro train`` and ``repro eval``) and ``results.json``.
+A re-run retrains from ``model.path`` (seconds for the tiny model) and replaces ``model/``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import tempfile
+from dataclasses import asdict, dataclass, field, is_dataclass
+from pathlib import Path
+from typing import Any, Optional
+
+from repro.config import ModelConfig, load_config, peek_value
+from repro.errors import ReproError
+from repro.rollout.config import RolloutConfig
+
+DEMOS = "demos.json"
+METRICS = "metrics.jsonl"
+MODEL = "model"
+EXPERT_NAMES = ("expert", "oracle")  # the env's demonstrator when ``expert`` is not given
+
+
+@dataclass
+class SFTConfig:
+    command: str = "sft"
+    env: Any = None  # the env's own config dataclass, chosen by env.name
+    model: ModelConfig = field(default_factory=ModelConfig)  # the starting weights
+    rollout: RolloutConfig = field(default_factory=RolloutConfig)
+    expert: str = ""  # scripted policy that demonstrates; "" = the env's expert/oracle
+    split: str = ""  # "" = the env's training split
+    episodes: int = 64  # demonstration episodes (tasks drawn with ``seed``)
+    successful_only: bool = True  # drop demonstrations that did not solve their task
+    think: str = "I pick the action that moves me closer to the goal."  # the short reasoning text
+    epochs: int = 1
+    steps: int = 0  # optimiser steps; 0 = ``epochs`` passes over the rows
+    batch_rows: int = 16  # rows per optimiser step
+    micro_batch_rows: int = 8  # rows per forward/backward (gradient accumulation)
+    lr: float = 1e-3
+    weight_decay: float = 0.0
+    grad_clip: float = 1.0
+    seed: int = 0
+    run_name: Optional[str] = None  # default: sft-<env>
+    results_dir: str = "results"
+    data_dir: Optional[str] = None
+
+    def validate(self, prefix: str = "") -> None:
+        for key in ("episodes", "epochs", "batch_rows", "micro_batch_rows"):
+            if getattr(self, key) < 1:
+                raise ReproError(f"{key} must be >= 1, got {getattr(self, key)}")
+        if self.steps < 0:
+            raise ReproError(f"steps must be >= 0 (0 = epochs over the rows), got {self.steps}")
+        if self.lr <= 0 or self.grad_clip <= 0 or self.weight_decay < 0:
+            raise ReproError("lr and grad_clip must be > 0, weight_decay >= 0")
+
+
+def build_sft_config(env: Optional[str], config_file: Optional[Path], overrides: list[str]) -> SFTConfig:
+    from repro.envs import ENVS
+
+    env_name = env or peek_value("env.name", config_file, overrides)
+    if not env_name:
+        raise ReproError("no env given: pass --env NAME (see `repro ls envs`)")
+    if ENVS.entry(env_name).meta.get("kind") != "agent":
+        raise ReproError(f"env '{env_name}' is not an agent env; `repro sft` warms up alfworld, webshop or maze")
+    overrides = [o for o in overrides if not o.startswith("env.name=")]
+    cfg = load_config(SFTConfig(env=ENVS.get(env_name).Config()), config_file, overrides)
+    cfg.env.name = env_name
+    if cfg.command != "sft":
+        raise ReproError(f"config {config_file} is for '{cfg.command}', not 'sft'")
+    return cfg
+
+
+def expert_name(env_cls: type, requested: str) -> str:
+    if requested:
+        return requested
+    for name in EXPERT_NAMES:
+        if name in env_cls.SCRIPTED_POLICIES:
+            return name
+    raise ReproError(f"env {env_cls.__name__} has no expert policy; pass expert=NAME")
+
+
+# ---- demonstrations ---------------------------------------------------------------------------
+
+
+def demos_key(cfg: SFTConfig) -> dict[str, Any]:
+    """What the demonstrations depend on (a cached demos.json is reused only when this matches)."""
+    env = asdict(cfg.env) if is_dataclass(cfg.env) else dict(cfg.env)
+    return {"env": env, "expert": cfg.expert, "split": cfg.split, "episodes": cfg.episodes,
+            "successful_only": cfg.successful_only, "seed": cfg.seed}
+
+
+def collect_demos(cfg: SFTConfig, env_cls: type) -> list[dict[str, Any]]:
+    """Expert episodes on training tasks, each ``{"task", "success", "steps": [{task_text,
+    observation, admissible_actions, action}]}`` with every step as the rollout loop sees it."""
+    from repro.rollout import EnvPool, run_scripted
+
+    split = cfg.split or env_cls.TRAIN_SPLIT
+    tasks = env_cls(cfg.env, cfg.data_dir).sample_tasks(split, cfg.episodes, cfg.seed)
+    expert = expert_name(env_cls, cfg.expert)
+    with EnvPool(env_cls, cfg.env, cfg.rollout, data_dir=cfg.data_dir) as pool:
+        records = run_scripted(pool, expert, [(t, {}) for t in tasks], seed=cfg.seed)
+        failed = [r.failed for r in records if r.failed]
+        if failed:
+            raise ReproError(f"{len(failed)} expert episode(s) failed: {failed[0]}")
+        demos = replay(pool, [(r.task, [as_projected(cfg.think, s["action"], env_cls) for s in r.trace])
+                              for r in records])
+    kept = [d for d in demos if d["success"] or not cfg.successful_only]
+    if not kept:
+        raise ReproError(f"the '{expert}' policy solved none of the {len(demos)} demonstration tasks")
+    return kept
+
+
+def as_projected(think: str, action: str, env_cls: type) -> str:
+    """The action as the rollout loop would send it after parsing the target reply (lower-cased,
+    gigpo.md §2.4): that is what the env executes and what later prompts show in the history."""
+    from repro.rollout import project_action
+
+    return project_action(format_reply(think, action), env_cls.ACTION_FALLBACK_CHARS)[0]
+
+
+def replay(pool: Any, episodes: list[tuple[Any, list[str]]]) -> list[dict[str, Any]]:
+    """Step recorded action lists through the pool (all episodes at once), recording what the
+    rollout loop would see before each action and whether the episode was won."""
+    demos = [{"task": task, "success": False, "steps": []} for task, _ in episodes]
+    for eid, (task, _) in enumerate(episodes):
+        pool.reset(eid, task)
+    outstanding = len(episodes)
+    while outstanding:
+        for res in pool.wait():
+            if not res.ok:
+                raise ReproError(f"replaying demonstration {episodes[res.eid][0]!r} failed: {res.value}")
+            obs, info = res.value if res.kind == "reset" else (res.value[0], res.value[3])
+            demo, actions = demos[res.eid], episodes[res.eid][1]
+            if res.kind == "step" and res.value[2] or len(demo["steps"]) == len(actions):
+                demo["success"] = bool(info["won"])
+                outstanding -= 1
+                continue
+            action = actions[len(demo["steps"])]
+            demo["steps"].append({"task_text": info["task"], "observation": obs,
+                                  "admissible_actions": info["admissible_actions"], "action": action})
+            pool.step(res.eid, action)
+    return demos
+
+
+def load_or_collect_demos(cfg: SFTConfig, env_cls: type, run_path: Path) -> list[dict[str, Any]]:
+    import json
+
+    from repro.io import atomic_write_json
+
+    path = run_path / DEMOS
+    key = demos_key(cfg)
+    if path.is_file():
+        cached = json.loads(path.read_text())
+        if cached.get("key") == json.loads(json.dumps(key)):
+            return cached["episodes"]
+    episodes = collect_demos(cfg, env_cls)
+    atomic_write_json(path, {"key": key, "episodes": episodes})
+    return episodes
+
+
+def format_reply(think: str, action: str) -> str:
+    """The target reply in the paper's format (gigpo.md §2.3-2.4)."""
+    return f"<think>{think}</think><action>{action}</action>"
+
+
+def end_of_turn_id(policy: Any) -> int:
+    """The token that ends an assistant turn: ChatML's ``<|im_end|>`` when the tokenizer has it."""
+    from repro.policy.hf import single_token_id
+
+    token_id = single_token_id(policy.tokenizer, "<|im_end|>")
+    return token_id if token_id is not None else policy.stop_ids[0]
+
+
+def demo_rows(episodes: list[dict[str, Any]], env_cls: type, env_cfg: Any, policy: Any,
+              think: str) -> list[tuple[list[int], list[int]]]:
+    """(prompt ids, reply ids) per demonstration step, prompts rendered as the rollout loop does."""
+    end = end_of_turn_id(policy)
+    rows = []
+    for episode in episodes:
+        history: list[tuple[str, str]] = []
+        for k, s in enumerate(episode["steps"]):
+            text = env_cls.render_prompt(env_cfg, s["task_text"], s["observation"], s["admissible_actions"], history, k)
+            prompt = policy.chat_prompt([{"role": "user", "content": text}])
+            if len(prompt) > env_cfg.max_prompt_tokens:
+                raise ReproError(f"demonstration prompt of {len(prompt)} tokens (task {episode['task']!r}, "
+                                 f"step {k + 1}) exceeds env.max_prompt_tokens={env_cfg.max_prompt_tokens}")
+            reply = policy.tokenizer.encode(format_reply(think, s["action"]), add_special_tokens=False)
+            rows.append((prompt, reply + [end]))
+            history.append((s["observation"], s["action"]))
+    return rows
+
+
+# ---- training -----------------------------------------------------------------------------------
+
+
+def reply_nll(model: Any, prompts: list[list[int]], replies: list[list[int]], pad_id: int):
+    """(summed negative log-likelihood of the reply tokens, their count); prompts are context only."""
+    from repro.policy.logprobs import response_logprobs
+
+    logprobs, mask = response_logprobs(model, prompts, replies, 1.0, pad_id)
+    return -(logprobs * mask).sum(), int(mask.sum())
+
+
+def batches(n_rows: int, cfg: SFTConfig) -> list[list[int]]:
+    """Row indices per optimiser step: seeded shuffles, one per epoch, cut into ``batch_rows``;
+    with ``steps`` > 0 the epochs repeat until that many batches exist."""
+    import torch
+
+    out: list[list[int]] = []
+    epoch = 0
+    while (cfg.steps and len(out) < cfg.steps) or (not cfg.steps and epoch < cfg.epochs):
+        order = torch.randperm(n_rows, generator=torch.Generator().manual_seed(cfg.seed * 1000 + epoch)).tolist()
+        out += [order[i:i + cfg.batch_rows] for i in range(0, n_rows, cfg.batch_rows)]
+        epoch += 1
+    return out[:cfg.steps] if cfg.steps else out
+
+
+def train_rows(policy: Any, rows: list[tuple[list[int], list[int]]], cfg: SFTConfig,
+               on_step: Any = None) -> list[float]:
+    """Supervised updates of ``policy.model`` in place; returns the loss (mean reply-token NLL) per step."""
+    import torch
+
+    model = policy.model
+    model.train()
+    optimizer = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+    losses = []
+    for step, batch in enumerate(batches(len(rows), cfg), 1):
+        tokens = sum(len(rows[i][1]) for i in batch)
+        optimizer.zero_grad(set_to_none=True)
+        total = 0.0
+        for start in range(0, len(batch), cfg.micro_batch_rows):
+            micro = [rows[i] for i in batch[start:start + cfg.micro_batch_rows]]
+            nll, _ = reply_nll(model, [p for p, _ in micro], [r for _, r in micro], policy.pad_id)
+            (nll / tokens).backward()
+            total += float(nll.detach())
+        torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
+        optimizer.step()
+        losses.append(total / tokens)
+        if on_step:
+            on_step(step, losses[-1], tokens)
+    model.eval()
+    return losses
+
+
+def save_model(policy: Any, target: Path) -> None:
+    """``save_pretrained`` (weights, config, tokenizer) into a temp dir beside ``target``, then swap
+    it in, so a reader never sees a half-written model directory."""
+    from repro.policy.hf import quiet_progress
+
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=target.parent))
+    try:
+        with quiet_progress():
+            policy.model.save_pretrained(tmp)
+            policy.tokenizer.save_pretrained(tmp)
+        old = target.with_name(f".{target.name}.old")
+        shutil.rmtree(old, ignore_errors=True)
+        if target.exists():
+            os.rename(target, old)
+        os.rename(tmp, target)
+        shutil.rmtree(old, ignore_errors=True)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def run_sft(cfg: SFTConfig, fresh: bool = False, show_progress: bool = True) -> Path:
+    """Demonstrations -> supervised training -> ``<run>/model``; returns the run directory."""
+    import torch
+    from rich.console import Console
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+    from repro.envs import ENVS
+    from repro.io import atomic_write_jsonl
+    from repro.policy import load_policy
+    from repro.results.run_dir import RunDir
+
+    env_cls = ENVS.get(cfg.env.name)
+    run_dir = RunDir.create(cfg.results_dir, cfg.run_name or f"sft-{cfg.env.name}", cfg)
+    if fresh:
+        (run_dir.path / DEMOS).unlink(missing_ok=True)
+    console = Console(stderr=True)
+    with console.status("collecting expert demonstrations") if show_progress else contextlib.nullcontext():
+        episodes = load_or_collect_demos(cfg, env_cls, run_dir.path)
+    torch.manual_seed(cfg.seed)
+    policy = load_policy(cfg.model)
+    rows = demo_rows(episodes, env_cls, cfg.env, policy, cfg.think)
+    n_steps = len(batches(len(rows), cfg))
+    lines: list[dict[str, Any]] = []
+    with Progress(TextColumn("sft"), BarColumn(), MofNCompleteColumn(), TextColumn("loss {task.fields[loss]}"),
+                  TimeRemainingColumn(), console=console, disable=not show_progress) as progress:
+        bar = progress.add_task("sft", total=n_steps, loss="-")
+
+        def on_step(step: int, loss: float, tokens: int) -> None:
+            lines.append({"step": step, "loss": loss, "reply_tokens": tokens})
+            progress.update(bar, advance=1, loss=f"{loss:.3f}")
+
+        losses = train_rows(policy, rows, cfg, on_step)
+    atomic_write_jsonl(run_dir.path / METRICS, lines)
+    save_model(policy, run_dir.path / MODEL)
+    run_dir.write_results({
+        "command": "sft", "env": cfg.env.name, "expert": expert_name(env_cls, cfg.expert),
+        "demo_episodes": len(episodes), "demo_rows": len(rows), "steps": len(losses),
+        "first_loss": losses[0], "final_loss": losses[-1], "model_dir": str(run_dir.path / MODEL),
+    })
+    return run_dir.path

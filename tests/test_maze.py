@@ -1,0 +1,67 @@
+"""The maze env (the CPU learning task): deterministic mazes, real semantics, expert wins."""
+
+from __future__ import annotations
+
+import random
+
+import pytest
+
+from repro.envs import ENVS
+from repro.envs.maze import MazeConfig, MazeEnv, build_maze, compass, shortest_path
+from repro.errors import ReproError
+
+
+def test_mazes_are_deterministic_connected_and_far_enough():
+    cfg = MazeConfig()
+    for index in range(50):
+        doors, start, goal = build_maze(index, cfg)
+        assert build_maze(index, cfg) == (doors, start, goal)
+        assert len(shortest_path(doors, start, goal)) >= cfg.min_distance
+        # a spanning tree plus extra openings: every room reaches every other
+        assert all(shortest_path(doors, start, c) or c == start for c in doors)
+    assert build_maze(0, cfg) != build_maze(1, cfg)
+
+
+def test_splits_are_disjoint_and_sized():
+    env = MazeEnv(MazeConfig(test_tasks=10, train_tasks=20))
+    test, train = env.task_ids("test"), env.task_ids("train")
+    assert len(test) == 10 and len(train) == 20 and not set(test) & set(train)
+    with pytest.raises(ReproError, match="unknown maze split"):
+        env.task_ids("valid")
+
+
+def test_step_semantics():
+    env = MazeEnv(MazeConfig(max_steps=3))
+    obs, info = env.reset("7")
+    assert info["anchor"] == obs and info["task"] == "reach the exit." and not info["won"]
+    assert f"The exit is to the {compass(env.position, env.goal)}." in obs
+    assert info["admissible_actions"] == [f"go {d}" for d in ("north", "south", "east", "west") if d in env.doors[env.position]]
+    blocked = next(d for d in ("north", "south", "east", "west") if d not in env.doors[env.position])
+    here = env.position
+    obs, reward, done, info = env.step(f"go {blocked}")
+    assert env.position == here and obs.startswith("You cannot do that.") and reward == 0 and not done
+    env.step("dance")
+    assert env.step("dance")[2]  # the step cap ends the episode
+
+
+def test_expert_wins_with_the_shortest_path_and_random_mostly_does_not():
+    env = MazeEnv(MazeConfig())
+    wins = {"expert": 0, "random": 0}
+    for task in env.task_ids("train")[:100]:
+        for name in wins:
+            obs, info = env.reset(task)
+            rng, done, steps = random.Random(task), False, 0
+            optimal = len(shortest_path(env.doors, env.position, env.goal))
+            while not done:
+                action = ("go " + shortest_path(env.doors, env.position, env.goal)[0] if name == "expert"
+                          else rng.choice(info["admissible_actions"]))
+                obs, reward, done, info = env.step(action)
+                steps += 1
+            wins[name] += info["won"]
+            if name == "expert" and info["won"]:
+                assert reward == 10.0 and steps == optimal
+    assert wins["expert"] >= 98 and wins["random"] < 40
+
+
+def test_registered_as_agent_env():
+    assert ENVS.entry("maze").meta["kind"] == "agent" and ENVS.get("maze") is MazeEnv
