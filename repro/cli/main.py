@@ -22,24 +22,19 @@ app = typer.Typer(
 
 
 def _register() -> None:
-    # One line per command module; each keeps its heavy imports inside its functions.
-    from repro.cli import advantages, eval as eval_cmd, listing
+    # One line per command; each module keeps its heavy imports inside its functions.
+    from repro.cli import advantages, compare, data, doctor, eval as eval_cmd, listing, model, sft, train
 
+    app.command("train", help=train.HELP)(train.train_command)
     app.command("eval", help=eval_cmd.HELP)(eval_cmd.eval_command)
+    app.command("sft", help=sft.HELP)(sft.sft_command)
+    app.command("compare", help=compare.HELP)(compare.compare_command)
     app.command("advantages", help=advantages.HELP)(advantages.advantages_command)
     app.command("ls", help=listing.LS_HELP)(listing.ls_command)
     app.command("validate", help=listing.VALIDATE_HELP)(listing.validate_command)
-    from repro.cli import model
-    app.add_typer(model.app, name="model", help=model.HELP)
-    from repro.cli import train
-    app.command("train", help=train.HELP)(train.train_command)
-    from repro.cli import data, doctor
-    app.add_typer(data.app, name="data", help=data.HELP)
     app.command("doctor", help=doctor.HELP)(doctor.doctor_command)
-    from repro.cli import compare
-    app.command("compare", help=compare.HELP)(compare.compare_command)
-    from repro.cli import sft
-    app.command("sft", help=sft.HELP)(sft.sft_command)
+    app.add_typer(data.app, name="data", help=data.HELP)
+    app.add_typer(model.app, name="model", help=model.HELP)
 
 
 _register()
