@@ -91,28 +91,19 @@ def plot_curve(curve: dict[str, Any], title: str, path: Path) -> None:
 def run_exit_curve(cfg: Any, policy: Any = None) -> Path:
     from rich.console import Console
 
-    from repro.envs import ENVS
     from repro.envs.verify import VerifierPool
-    from repro.eval.math import _progress, _sample_all
+    from repro.eval.math import _progress, _sample_all, prepare_math_run
     from repro.io import atomic_write_json
-    from repro.policy import load_policy
-    from repro.results.run_dir import RunDir, default_run_name
     from repro.rollout.serial import (NOT_CLOSED, SerialConfig, build_exits, check_groups, find_thoughts,
                                       fraction_exit_positions, member_json)
 
-    if cfg.policy != "model":
-        raise ReproError(f"--exit-curve evaluates --policy model only, got '{cfg.policy}'")
     curve_cfg: ExitCurveConfig = cfg.exit_curve
     console = Console()
     start = time.perf_counter()
-    task = ENVS.get(cfg.env.name)(cfg.env, cfg.data_dir)
+    task, problems, policy, run, prompt_ids = prepare_math_run(cfg, policy, "exitcurve")
     split = cfg.split or cfg.env.split
-    problems = task.problems(split)[: cfg.limit]
-    policy = policy or load_policy(cfg.model)
-    run = RunDir.create(cfg.results_dir, cfg.run_name or default_run_name("exitcurve", cfg.env.name), cfg)
 
     requests = [p for p in problems for _ in range(cfg.samples)]
-    prompt_ids = {p.id: policy.chat_prompt(task.messages(p)) for p in problems}
     prompts = [prompt_ids[p.id] for p in requests]
     full = _sample_all(policy, prompts, cfg, console)
     serial_cfg = SerialConfig(exits=len(curve_cfg.fractions), answer_max_tokens=curve_cfg.answer_max_tokens)

@@ -87,25 +87,32 @@ def _print_table(console: Any, cfg: EvalConfig, n_problems: int, metrics: dict, 
     console.print(table)
 
 
-def run_math_eval(cfg: EvalConfig, policy: Any = None) -> Path:
-    """``policy``: an already loaded policy for ``cfg.model`` (the sgrpo suite loads it once)."""
-    from rich.console import Console
-
+def prepare_math_run(cfg: EvalConfig, policy: Any, kind: str) -> tuple[MathTask, list, Any, RunDir, dict]:
+    """The start every math driver shares: task, its problems (split/limit), the policy (loaded
+    unless given), the run directory, and each problem's chat-prompt ids."""
     from repro.policy import load_policy
 
     if cfg.policy != "model":
         raise ReproError(f"math envs are evaluated with --policy model only, got '{cfg.policy}'")
+    task: MathTask = ENVS.get(cfg.env.name)(cfg.env, cfg.data_dir)
+    problems = task.problems(cfg.split or cfg.env.split)[: cfg.limit]
+    policy = policy or load_policy(cfg.model)
+    run = RunDir.create(cfg.results_dir, cfg.run_name or default_run_name(kind, cfg.env.name), cfg)
+    prompt_ids = {p.id: policy.chat_prompt(task.messages(p)) for p in problems}
+    return task, problems, policy, run, prompt_ids
+
+
+def run_math_eval(cfg: EvalConfig, policy: Any = None) -> Path:
+    """``policy``: an already loaded policy for ``cfg.model`` (the sgrpo suite loads it once)."""
+    from rich.console import Console
+
     console = Console()
     start = time.perf_counter()
-    task: MathTask = ENVS.get(cfg.env.name)(cfg.env, cfg.data_dir)
+    task, problems, policy, run, prompt_ids = prepare_math_run(cfg, policy, "eval")
     split = cfg.split or cfg.env.split
-    problems = task.problems(split)[: cfg.limit]
-    policy = policy or load_policy(cfg.model)
-    run = RunDir.create(cfg.results_dir, cfg.run_name or default_run_name("eval", cfg.env.name), cfg)
 
     # Sample-major within a problem: its samples share a prompt length, so batches pad little.
     requests = [p for p in problems for _ in range(cfg.samples)]
-    prompt_ids = {p.id: policy.chat_prompt(task.messages(p)) for p in problems}
     generations = _sample_all(policy, [prompt_ids[p.id] for p in requests], cfg, console)
     sampling_s = time.perf_counter() - start
 
