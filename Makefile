@@ -17,8 +17,7 @@ $(BIN)/repro: pyproject.toml
 
 demo: setup
 	$(BIN)/repro model build-tiny
-	$(BIN)/repro eval --env gsm8k --model tiny --limit 20 --samples 2 --run-name demo-gsm8k
-	$(BIN)/repro eval --env math500 --model tiny --limit 20 --samples 2 --run-name demo-math500
+	$(BIN)/repro train --algo gigpo --env alfworld -c benchmarks/gigpo/cpu/alfworld_gigpo_std.yaml --fresh
 
 test: setup
 	$(BIN)/python -m pytest -q

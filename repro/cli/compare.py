@@ -27,7 +27,7 @@ def compare_command(
     import shlex
     import sys
 
-    from rich.console import Console
+    from repro.console import make_console
 
     from repro.io import atomic_write_text
     from repro.results.compare import build_comparison, default_table, expand_run_dirs, load_run
@@ -38,7 +38,7 @@ def compare_command(
     table = paper or default_table(runs)
     command = "repro " + " ".join(shlex.quote(a) for a in sys.argv[1:]) if sys.argv[1:2] == ["compare"] else ""
     comparison = build_comparison(runs, table, command)
-    console = Console()
+    console = make_console()
     for t in rich_tables(comparison):
         console.print(t)
     parent = Path(os.path.commonpath([str(r.path.resolve().parent) for r in runs]))

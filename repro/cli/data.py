@@ -22,7 +22,7 @@ def fetch_command(
     dest: Annotated[Optional[Path], typer.Option("--dest", help="Data root to fill (default: $REPRO_DATA or ~/.cache/repro/data).")] = None,
     base_url: Annotated[Optional[str], typer.Option("--base-url", help="A mirror of the data root layout (BASE/<dataset>/<file>) instead of raw GitHub.")] = None,
 ) -> None:
-    from rich.console import Console
+    from repro.console import make_console
     from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeRemainingColumn, TransferSpeedColumn
 
     from repro.data.fetch import fetch_file, select
@@ -33,7 +33,7 @@ def fetch_command(
     chosen = select(load_registry(), names or [])
     skipped = [s for s in chosen if not s.fetchable and not base_url]
     todo = [s for s in chosen if s not in skipped]
-    console = Console(stderr=True)
+    console = make_console(stderr=True)
     outcome: dict[str, int] = {"present": 0, "downloaded": 0}
     failures: list[str] = []
     known = sum(s.bytes or 0 for s in todo)
@@ -75,7 +75,7 @@ def check_command(
 
 def print_check_table(title: str, checks: list) -> None:
     """One row per dataset, then one per file that is not ok (at most 20)."""
-    from rich.console import Console
+    from repro.console import make_console
     from rich.table import Table
 
     table = Table(title=title)
@@ -85,7 +85,7 @@ def print_check_table(title: str, checks: list) -> None:
         rows = [c for c in checks if c.source.dataset == dataset]
         table.add_row(dataset, str(len(rows)),
                       *(str(sum(c.status == s for c in rows)) for s in ("ok", "missing", "mismatch", "unchecked")))
-    console = Console()
+    console = make_console()
     console.print(table)
     for c in [c for c in checks if c.status in ("missing", "mismatch")][:20]:
         console.print(f"  {c.status:8} {c.source.path}")

@@ -80,7 +80,7 @@ def _optional_findings() -> list[Finding]:
 def doctor_command(
     full: Annotated[bool, typer.Option("--full", help="Hash every data file (default: sizes plus one hash per dataset).")] = False,
 ) -> None:
-    from rich.console import Console
+    from repro.console import make_console
     from rich.table import Table
 
     findings = _data_findings(full) + _package_findings() + _optional_findings()
@@ -90,7 +90,7 @@ def doctor_command(
     for f in findings:
         status = "[green]ok[/green]" if f.ok else ("[red]FAIL[/red]" if f.required else "[yellow]no[/yellow] (optional)")
         table.add_row(f.check, status, f.detail)
-    Console().print(table)
+    make_console().print(table)
     failed = [f.check for f in findings if f.required and not f.ok]
     if failed:
         typer.echo(f"doctor: required checks failed: {', '.join(failed)}", err=True)

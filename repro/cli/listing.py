@@ -18,7 +18,7 @@ BENCHMARKS_DIR = Path(__file__).resolve().parents[2] / "benchmarks"
 
 
 def _table(title: str, columns: list[str], rows: list[list[str]]) -> None:
-    from rich.console import Console
+    from repro.console import make_console
     from rich.table import Table
 
     table = Table(title=title)
@@ -26,7 +26,7 @@ def _table(title: str, columns: list[str], rows: list[list[str]]) -> None:
         table.add_column(c)
     for r in rows:
         table.add_row(*r)
-    Console().print(table)
+    make_console().print(table)
 
 
 def ls_command(what: Annotated[str, typer.Argument(help=f"One of: {', '.join(WHAT)}.")]) -> None:

@@ -31,7 +31,7 @@ def build_tiny_command(
 def info_command(
     path: Annotated[str, typer.Argument(help="'tiny' or a local Hugging Face model directory.")],
 ) -> None:
-    from rich.console import Console
+    from repro.console import make_console
     from rich.table import Table
 
     from repro.config import ModelConfig
@@ -41,4 +41,4 @@ def info_command(
     table = Table(title=f"model {path}", show_header=False)
     for key, value in policy.describe().items():
         table.add_row(key, str(value))
-    Console().print(table)
+    make_console().print(table)

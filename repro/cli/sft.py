@@ -26,7 +26,7 @@ def sft_command(
 ) -> None:
     import json
 
-    from rich.console import Console
+    from repro.console import make_console
 
     from repro.trainer.sft import build_sft_config, run_sft
 
@@ -34,7 +34,7 @@ def sft_command(
     cfg = build_sft_config(env, config, list(overrides or []) + extra)
     path = run_sft(cfg, fresh=fresh)
     results = json.loads((path / "results.json").read_text())
-    Console().print(
+    make_console().print(
         f"sft on {results['demo_rows']} steps of {results['demo_episodes']} '{results['expert']}' episodes, "
         f"{results['steps']} optimiser steps: loss {results['first_loss']:.3f} -> {results['final_loss']:.3f}\n"
         f"model: {results['model_dir']}  (use model.path={results['model_dir']})"

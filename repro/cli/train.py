@@ -33,8 +33,7 @@ def train_command(
 
         os.execv(sys.executable, torchrun_argv(sys.executable, sys.argv[1:], nproc))
 
-    from rich.console import Console
-
+    from repro.console import make_console
     from repro.trainer.config import build_train_config
     from repro.trainer.loop import run_train
     from repro.trainer.view import summary_table
@@ -44,4 +43,4 @@ def train_command(
     path = run_train(cfg, fresh=fresh)
     if os.environ.get("RANK", "0") != "0":  # under torchrun, rank 0 reports
         return
-    Console().print(summary_table(json.loads((path / "results.json").read_text()), str(path)))
+    make_console().print(summary_table(json.loads((path / "results.json").read_text()), str(path)))

@@ -10,7 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from rich.console import Console
+from repro.console import make_console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 from rich.table import Table
 
@@ -42,7 +42,7 @@ def run_agent_eval(cfg: EvalConfig) -> Path:
         load_factory(env_cls, cfg.policy)  # an unknown policy name fails before any work
     split, pairs = eval_tasks(env_cls, cfg)
     run = RunDir.create(cfg.results_dir, cfg.run_name or default_run_name("eval", cfg.env.name), cfg)
-    console = Console(stderr=True)
+    console = make_console(stderr=True)
     total = len(pairs) * cfg.samples
     wins = 0
 

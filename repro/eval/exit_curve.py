@@ -89,7 +89,7 @@ def plot_curve(curve: dict[str, Any], title: str, path: Path) -> None:
 
 
 def run_exit_curve(cfg: Any, policy: Any = None) -> Path:
-    from rich.console import Console
+    from repro.console import make_console
 
     from repro.envs.verify import VerifierPool
     from repro.eval.math import _progress, _sample_all, prepare_math_run
@@ -98,7 +98,7 @@ def run_exit_curve(cfg: Any, policy: Any = None) -> Path:
                                       fraction_exit_positions, member_json)
 
     curve_cfg: ExitCurveConfig = cfg.exit_curve
-    console = Console()
+    console = make_console()
     start = time.perf_counter()
     task, problems, policy, run, prompt_ids = prepare_math_run(cfg, policy, "exitcurve")
     split = cfg.split or cfg.env.split

@@ -104,9 +104,9 @@ def prepare_math_run(cfg: EvalConfig, policy: Any, kind: str) -> tuple[MathTask,
 
 def run_math_eval(cfg: EvalConfig, policy: Any = None) -> Path:
     """``policy``: an already loaded policy for ``cfg.model`` (the sgrpo suite loads it once)."""
-    from rich.console import Console
+    from repro.console import make_console
 
-    console = Console()
+    console = make_console()
     start = time.perf_counter()
     task, problems, policy, run, prompt_ids = prepare_math_run(cfg, policy, "eval")
     split = cfg.split or cfg.env.split

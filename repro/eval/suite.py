@@ -183,6 +183,8 @@ def run_suite(suite: str, config_file: Optional[Path], overrides: list[str]) -> 
     import time
 
     from rich.console import Console
+
+    from repro.console import make_console
     from rich.table import Table
 
     from repro.envs import ENVS
@@ -192,7 +194,7 @@ def run_suite(suite: str, config_file: Optional[Path], overrides: list[str]) -> 
 
     if suite not in SUITES:
         raise ReproError(f"unknown suite '{suite}'; known: {', '.join(SUITES)}")
-    console = Console()
+    console = make_console()
     results_dir = peek_value("results_dir", config_file, overrides, default="results")
     run_name = peek_value("run_name", config_file, overrides) or f"suite-{suite}-{time.strftime('%Y%m%d-%H%M%S')}"
     suite_dir = Path(results_dir) / run_name

@@ -148,7 +148,7 @@ def regenerate(console: Any, runs: list[PlannedRun], results_dir: Path, tables_d
 
 
 def main(argv: Optional[list[str]] = None) -> int:
-    from rich.console import Console
+    from repro.console import make_console
 
     parser = argparse.ArgumentParser(prog="python -m repro.results.reproduce", description=__doc__.split("\n\n")[0])
     parser.add_argument("--scale", default="cpu", help="cpu (this machine) | paper (GPU machine, real checkpoints)")
@@ -156,7 +156,7 @@ def main(argv: Optional[list[str]] = None) -> int:
     parser.add_argument("--tables-dir", type=Path, default=REPO_ROOT / "results" / "tables")
     parser.add_argument("--dry-run", action="store_true", help="print the plan and the time estimate only")
     args = parser.parse_args(argv)
-    console = Console()
+    console = make_console()
     try:
         runs, without = plan(args.scale)
         results_dir = args.results_dir / args.scale

@@ -274,7 +274,7 @@ class Trainer:
 
     def run(self, checkpoint: Path | None) -> None:
         from omegaconf import OmegaConf
-        from rich.console import Console
+        from repro.console import make_console
 
         from repro.trainer.report import Trackers
         from repro.trainer.view import LiveView, QuietView
@@ -288,7 +288,7 @@ class Trainer:
             start = load_checkpoint(checkpoint, self.model, self.optimizer, self.auxiliary())["iteration"]
             self.sync_sampler()
             if main:
-                Console(stderr=True).print(f"resumed from checkpoint {checkpoint} (iteration {start})")
+                make_console(stderr=True).print(f"resumed from checkpoint {checkpoint} (iteration {start})")
         if main:
             truncate_metrics(metrics_path, start)
         trackers = Trackers(cfg.report_to if main else [], self.run_dir.path, run_name(cfg),

@@ -290,7 +290,7 @@ def save_model(policy: Any, target: Path) -> None:
 def run_sft(cfg: SFTConfig, fresh: bool = False, show_progress: bool = True) -> Path:
     """Demonstrations -> supervised training -> ``<run>/model``; returns the run directory."""
     import torch
-    from rich.console import Console
+    from repro.console import make_console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
     from repro.envs import ENVS
@@ -302,7 +302,7 @@ def run_sft(cfg: SFTConfig, fresh: bool = False, show_progress: bool = True) -> 
     run_dir = RunDir.create(cfg.results_dir, cfg.run_name or f"sft-{cfg.env.name}", cfg)
     if fresh:
         (run_dir.path / DEMOS).unlink(missing_ok=True)
-    console = Console(stderr=True)
+    console = make_console(stderr=True)
     with console.status("collecting expert demonstrations") if show_progress else contextlib.nullcontext():
         episodes = load_or_collect_demos(cfg, env_cls, run_dir.path)
     torch.manual_seed(cfg.seed)

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from rich.console import Console, Group
+from rich.console import Group
 from rich.live import Live
 from rich.table import Table
 from rich.text import Text
+
+from repro.console import make_console
 
 # (metrics key, column title, format); a missing key shows as "-"
 COLUMNS = [
@@ -37,7 +39,8 @@ class LiveView:
         self.name = name
         self.status = f"resumed after iteration {start}" if start else "starting"
         self.lines: list[dict[str, Any]] = []
-        self.live = Live(self._render(), console=Console(stderr=True), refresh_per_second=2, transient=False)
+        self.console = make_console(stderr=True)
+        self.live = Live(self._render(), console=self.console, refresh_per_second=2, transient=False)
 
     def _render(self) -> Group:
         table = Table(box=None, header_style="bold")
@@ -62,6 +65,8 @@ class LiveView:
 
     def __exit__(self, *exc: Any) -> None:
         self.live.__exit__(*exc)
+        if not self.console.is_terminal:
+            self.console.line()  # a non-terminal Live leaves its last line open
 
 
 class QuietView:
