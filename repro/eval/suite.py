@@ -183,9 +183,9 @@ def run_suite(suite: str, config_file: Optional[Path], overrides: list[str]) -> 
     import time
 
     from rich.console import Console
+    from rich.table import Table
 
     from repro.console import make_console
-    from rich.table import Table
 
     from repro.envs import ENVS
     from repro.eval.config import build_eval_config
