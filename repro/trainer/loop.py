@@ -288,7 +288,7 @@ class Trainer:
             start = load_checkpoint(checkpoint, self.model, self.optimizer, self.auxiliary())["iteration"]
             self.sync_sampler()
             if main:
-                make_console(stderr=True).print(f"resumed from checkpoint {checkpoint} (iteration {start})")
+                make_console(stderr=True).print(f"resumed from checkpoint {checkpoint} (iteration {start})", soft_wrap=True)
         if main:
             truncate_metrics(metrics_path, start)
         trackers = Trackers(cfg.report_to if main else [], self.run_dir.path, run_name(cfg),
