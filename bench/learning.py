@@ -1,23 +1,22 @@
-"""CPU-scale learning study: partial SFT, then GiGPO vs GRPO vs RLOO on the maze, same budget, seeds.
+"""CPU-scale learning study: format-only SFT, then GiGPO vs GRPO vs RLOO on the 3x3 maze, same budget, seeds.
 
     .venv/bin/python bench/learning.py [--seeds 3] [--algos gigpo grpo rloo] [--iterations N]
-                                       [--results-dir results/learning]
+                                       [--window 5] [--results-dir results/learning]
 
-1. ``repro sft`` with benchmarks/learning/maze_sft.yaml -> <results-dir>/sft/model (one warm start
-   shared by every run, so all algorithms start from the same policy);
-2. ``repro train`` with benchmarks/learning/maze_<algo>.yaml for each (algo, seed) ->
-   <results-dir>/runs/maze-<algo>-s<seed> (runs with a results.json are not repeated);
-3. prints the training reward per iteration of every run, then per algorithm mean ± std over seeds of
-   the first and last ``--window`` iterations' mean training reward and of the last validation
-   success rate (unseen test mazes, T = 0.4), and writes the curve plot beside the runs.
-   ``repro compare <results-dir>/runs`` reads the same directories.
+1. ``repro sft`` with benchmarks/learning/maze_sft.yaml -> <results-dir>/sft/model: demonstrations
+   with uniformly random admissible actions, so the model learns the reply format but not the task
+   (one warm start shared by every run, so all algorithms start from the same policy);
+2. ``repro eval`` of that start, of the random policy and of the expert on the validation mazes
+   (64 unseen test mazes; the model at the validation temperature 0.4) -> <results-dir>/eval-*;
+3. ``repro train`` with benchmarks/learning/maze_<algo>.yaml for each (algo, seed) ->
+   <results-dir>/runs/maze-<algo>-s<seed> (a run whose results.json exists with the same config is
+   not repeated);
+4. prints the training success rate per iteration of every run, then per algorithm mean ± std over
+   seeds of the first and last ``--window`` iterations' training success rate, their difference and
+   the last validation success rate, and writes the curve plots (mean ± std band over seeds) beside
+   the runs. ``repro compare <results-dir>/runs/*`` reads the same directories.
 
-Status (measured on the shared 2-core machine, one seed each, ~9-25 s per iteration): the
-partial SFT works (format ~83% valid, 10-20% solved), but RL over 12-15 iterations did NOT yet
-give a clear, robust rise: GiGPO lr 1e-3 on all 5,000 mazes 1.9 3.1 0.9 0.9 2.2 3.4 1.9 2.2 1.2
-1.6 2.8; GRPO lr 3e-3 collapsed to 0; GRPO lr 2e-3 on 16 mazes (the configs' setting) cut invalid
-steps 16% -> 3% with reward 1.2 0.9 0.6 1.9 1.6 1.9 1.6 3.4 1.9 3.1 0.3 0.9. Longer runs, larger
-batches or a higher SFT start are the next things to try; read the table this prints, not this note.
+The measured numbers are in the README ("A CPU-scale study"); read the table this prints, not a note.
 """
 
 from __future__ import annotations
@@ -35,14 +34,41 @@ from repro.io import read_jsonl
 CONFIGS = Path(__file__).resolve().parent.parent / "benchmarks" / "learning"
 
 
+def unchanged(run_path: Path, cfg: object) -> bool:
+    """A finished run directory whose config equals ``cfg`` (so it need not run again)."""
+    from repro.trainer.loop import config_differences
+
+    config = run_path / "config.yaml"
+    return (run_path / "results.json").is_file() and config.is_file() and not config_differences(config.read_text(), cfg)
+
+
 def warm_start(results_dir: Path) -> Path:
     from repro.trainer.sft import build_sft_config, run_sft
 
-    model = results_dir / "sft" / "model"
-    if not (results_dir / "sft" / "results.json").is_file():
-        cfg = build_sft_config(None, CONFIGS / "maze_sft.yaml", [f"results_dir={results_dir}", "run_name=sft"])
-        run_sft(cfg)
-    return model
+    cfg = build_sft_config(None, CONFIGS / "maze_sft.yaml", [f"results_dir={results_dir}", "run_name=sft"])
+    if not unchanged(results_dir / "sft", cfg):
+        run_sft(cfg, fresh=True)
+    return results_dir / "sft" / "model"
+
+
+def baseline(results_dir: Path, policy: str, model: Path) -> float:
+    """Validation success rate of ``policy`` (model = the warm start) on the runs' validation mazes."""
+    from repro.eval.agent import run_agent_eval
+    from repro.eval.config import build_eval_config
+    from repro.trainer.config import build_train_config
+
+    train = build_train_config(None, None, CONFIGS / "maze_gigpo.yaml", [])
+    env = {k: v for k, v in vars(train.env).items() if k != "name"}
+    overrides = [f"env.{k}={v}" for k, v in env.items()] + [
+        f"policy={policy}", f"model.path={model}", "model.num_threads=1", "rollout.num_workers=1",
+        f"limit={train.validation.episodes}", f"sampling.temperature={train.validation.sampling.temperature}",
+        f"sampling.max_new_tokens={train.validation.sampling.max_new_tokens}",
+        f"results_dir={results_dir}", f"run_name=eval-{policy if policy != 'model' else 'sft'}"]
+    cfg = build_eval_config("maze", None, overrides)
+    path = results_dir / cfg.run_name
+    if not unchanged(path, cfg):
+        run_agent_eval(cfg)
+    return json.loads((path / "results.json").read_text())["metrics"]["success_rate"]
 
 
 def train(algo: str, seed: int, model: Path, runs_dir: Path, iterations: int | None) -> Path:
@@ -50,43 +76,49 @@ def train(algo: str, seed: int, model: Path, runs_dir: Path, iterations: int | N
     from repro.trainer.loop import run_train
 
     name = f"maze-{algo}-s{seed}"
-    if (runs_dir / name / "results.json").is_file():
-        return runs_dir / name
-    extra = [f"iterations={iterations}"] if iterations else []
+    extra = [f"iterations={iterations}", f"eval_every={iterations}"] if iterations else []
     cfg = build_train_config(algo, None, CONFIGS / f"maze_{algo}.yaml",
                              [f"seed={seed}", f"run_name={name}", f"model.path={model}",
                               f"results_dir={runs_dir}", *extra])
+    if unchanged(runs_dir / name, cfg) and len(read_jsonl(runs_dir / name / "metrics.jsonl")) == cfg.iterations:
+        return runs_dir / name
     return run_train(cfg, fresh=True)
 
 
 def mean_std(values: list[float]) -> str:
     if len(values) < 2:
-        return f"{values[0]:.2f}"
-    return f"{statistics.fmean(values):.2f} ± {statistics.stdev(values):.2f}"
+        return f"{values[0]:.3f}"
+    return f"{statistics.fmean(values):.3f} ± {statistics.stdev(values):.3f}"
+
+
+def window_rise(path: Path, window: int) -> tuple[float, float]:
+    """Mean training success rate of the first and of the last ``window`` iterations of a run."""
+    rates = [line["success_rate"] for line in read_jsonl(path / "metrics.jsonl")]
+    return statistics.fmean(rates[:window]), statistics.fmean(rates[-window:])
 
 
 def summarize(runs: dict[str, list[Path]], window: int) -> None:
-    print("\ntraining reward (mean episode return, 10 = solved) per iteration")
-    for algo, paths in runs.items():
+    print("\ntraining success rate per iteration (64 episodes each)")
+    for paths in runs.values():
         for path in paths:
             lines = read_jsonl(path / "metrics.jsonl")
-            print(f"{path.name:>18}: " + " ".join(f"{line['mean_return']:.1f}" for line in lines))
-    print(f"\n{'algo':>6} | {'first ' + str(window) + ' it. reward':>18} | {'last ' + str(window) + ' it. reward':>17} | "
-          f"{'rise':>12} | {'val success (last)':>18}")
+            print(f"{path.name:>14}: " + " ".join(f"{line['success_rate']:.2f}" for line in lines))
+    print(f"\n{'algo':>6} | {'first ' + str(window) + ' it.':>13} | {'last ' + str(window) + ' it.':>13} | "
+          f"{'rise':>13} | {'val success':>13} | {'s/iteration':>11}")
     for algo, paths in runs.items():
-        first, last, rise, val = [], [], [], []
+        first, last, val, per_it = [], [], [], []
         for path in paths:
-            lines = read_jsonl(path / "metrics.jsonl")
-            f = statistics.fmean(line["mean_return"] for line in lines[:window])
-            l = statistics.fmean(line["mean_return"] for line in lines[-window:])
+            f, l = window_rise(path, window)
             first.append(f)
             last.append(l)
-            rise.append(l - f)
+            lines = read_jsonl(path / "metrics.jsonl")
             vals = [line["val_success_rate"] for line in lines if "val_success_rate" in line]
             if vals:
                 val.append(vals[-1])
-        print(f"{algo:>6} | {mean_std(first):>18} | {mean_std(last):>17} | {mean_std(rise):>12} | "
-              f"{mean_std(val) if val else '-':>18}")
+            per_it.append(statistics.fmean(line["timing"]["rollout_s"] + line["timing"]["update_s"] for line in lines))
+        rise = [l - f for f, l in zip(first, last)]
+        print(f"{algo:>6} | {mean_std(first):>13} | {mean_std(last):>13} | {mean_std(rise):>13} | "
+              f"{mean_std(val) if val else '-':>13} | {statistics.fmean(per_it):>11.1f}")
 
 
 def main() -> None:
@@ -102,7 +134,11 @@ def main() -> None:
     started = time.perf_counter()
     model = warm_start(args.results_dir)
     sft = json.loads((args.results_dir / "sft" / "results.json").read_text())
-    print(f"sft: {sft['demo_rows']} rows, {sft['steps']} steps, loss {sft['first_loss']:.3f} -> {sft['final_loss']:.3f}")
+    print(f"sft ({sft['demo_policy']} actions): {sft['demo_rows']} rows, {sft['steps']} steps, "
+          f"loss {sft['first_loss']:.3f} -> {sft['final_loss']:.3f}, {sft['elapsed_s']:.0f} s")
+    rates = {policy: baseline(args.results_dir, policy, model) for policy in ("random", "model", "expert")}
+    print(f"validation success before RL: random policy {rates['random']:.3f}, "
+          f"format-only SFT {rates['model']:.3f}, expert {rates['expert']:.3f}")
     runs: dict[str, list[Path]] = {}
     for algo in args.algos:
         for seed in range(args.seeds):

@@ -127,7 +127,7 @@ def test_bad_config_is_one_line_error(tmp_path):
     with pytest.raises(ReproError, match="not an agent env"):
         build_sft_config("gsm8k", None, [])
     with pytest.raises(ReproError, match="unknown scripted policy"):
-        collect_demos(_cfg("maze", tmp_path, "expert=oracle", "episodes=1"), ENVS.get("maze"))
+        collect_demos(_cfg("maze", tmp_path, "demo_policy=oracle", "episodes=1"), ENVS.get("maze"))
     proc = subprocess.run([sys.executable, "-m", "repro", "sft", "--env", "maze", "lr=-1"],
                           capture_output=True, text=True, cwd=tmp_path)
     assert proc.returncode == 2

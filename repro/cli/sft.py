@@ -13,6 +13,8 @@ The env's scripted expert (ALFWorld walkthroughs, the WebShop oracle, the maze's
 training tasks; each step becomes one (prompt, <think>..</think><action>..</action>) row; the loss is
 cross-entropy on the reply tokens. Writes results/<run>/{config.yaml, demos.json, metrics.jsonl, model/,
 results.json}; then train from it with `repro train ... model.path=results/<run>/model`.
+demo_policy=random successful_only=false demonstrates the reply format only (random admissible
+actions), so RL starts near the random baseline: how a CPU user sees learning at all.
 Any config key can be overridden as KEY=VALUE, e.g. episodes=32 steps=20 lr=1e-3.
 """
 
@@ -35,7 +37,7 @@ def sft_command(
     path = run_sft(cfg, fresh=fresh)
     results = json.loads((path / "results.json").read_text())
     make_console().print(
-        f"sft on {results['demo_rows']} steps of {results['demo_episodes']} '{results['expert']}' episodes, "
+        f"sft on {results['demo_rows']} steps of {results['demo_episodes']} '{results['demo_policy']}' episodes, "
         f"{results['steps']} optimiser steps: loss {results['first_loss']:.3f} -> {results['final_loss']:.3f}\n"
         f"model: {results['model_dir']}  (use model.path={results['model_dir']})"
     )

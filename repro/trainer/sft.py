@@ -8,8 +8,15 @@ walkthrough; WebShop: the oracle shopper; maze: a shortest path) plays ``episode
 inside the env workers, then its actions are replayed step by step through the env pool, parsed
 from the target reply as the rollout loop parses a model's (so lower-cased, gigpo.md §2.4), so every
 step has the exact ``(task, observation, admissible actions, history)`` the rollout loop would see
-and only episodes the replay wins are kept (``successful_only``). Each
-step becomes one row: the prompt ids are rendered exactly as :mod:`repro.rollout` renders them
+and only episodes the replay wins are kept (``successful_only``).
+
+``demo_policy=random successful_only=false`` is the *format-only* warm start: uniformly random
+admissible actions in the same reply format, so the model learns to emit well-formed replies that
+name an admissible action but not which one is good; RL then starts near the random baseline with
+few invalid steps and has the whole task left to learn (the CPU learning study,
+benchmarks/learning/). An expert warm start instead leaves RL little to show or nothing to learn.
+
+Each step becomes one row: the prompt ids are rendered exactly as :mod:`repro.rollout` renders them
 (``env.render_prompt`` + the policy's chat template, history included) and the target reply is
 ``<think>{think}</think><action>{action}</action>`` followed by the end-of-turn token.
 
@@ -42,7 +49,7 @@ from repro.rollout.config import RolloutConfig
 DEMOS = "demos.json"
 METRICS = "metrics.jsonl"
 MODEL = "model"
-EXPERT_NAMES = ("expert", "oracle")  # the env's demonstrator when ``expert`` is not given
+EXPERT_NAMES = ("expert", "oracle")  # the env's demonstrator when ``demo_policy`` is not given
 
 
 @dataclass
@@ -51,7 +58,9 @@ class SFTConfig:
     env: Any = None  # the env's own config dataclass, chosen by env.name
     model: ModelConfig = field(default_factory=ModelConfig)  # the starting weights
     rollout: RolloutConfig = field(default_factory=RolloutConfig)
-    expert: str = ""  # scripted policy that demonstrates; "" = the env's expert/oracle
+    # scripted policy that demonstrates: "" = the env's expert/oracle; "random" = uniform over the
+    # admissible actions, a format-only warm start (teaches the reply format, not the task)
+    demo_policy: str = ""
     split: str = ""  # "" = the env's training split
     episodes: int = 64  # demonstration episodes (tasks drawn with ``seed``)
     successful_only: bool = True  # drop demonstrations that did not solve their task
@@ -100,7 +109,7 @@ def expert_name(env_cls: type, requested: str) -> str:
     for name in EXPERT_NAMES:
         if name in env_cls.SCRIPTED_POLICIES:
             return name
-    raise ReproError(f"env {env_cls.__name__} has no expert policy; pass expert=NAME")
+    raise ReproError(f"env {env_cls.__name__} has no expert policy; pass demo_policy=NAME")
 
 
 # ---- demonstrations ---------------------------------------------------------------------------
@@ -109,7 +118,7 @@ def expert_name(env_cls: type, requested: str) -> str:
 def demos_key(cfg: SFTConfig) -> dict[str, Any]:
     """What the demonstrations depend on (a cached demos.json is reused only when this matches)."""
     env = asdict(cfg.env) if is_dataclass(cfg.env) else dict(cfg.env)
-    return {"env": env, "expert": cfg.expert, "split": cfg.split, "episodes": cfg.episodes,
+    return {"env": env, "demo_policy": cfg.demo_policy, "split": cfg.split, "episodes": cfg.episodes,
             "successful_only": cfg.successful_only, "seed": cfg.seed}
 
 
@@ -120,12 +129,12 @@ def collect_demos(cfg: SFTConfig, env_cls: type) -> list[dict[str, Any]]:
 
     split = cfg.split or env_cls.TRAIN_SPLIT
     tasks = env_cls(cfg.env, cfg.data_dir).sample_tasks(split, cfg.episodes, cfg.seed)
-    expert = expert_name(env_cls, cfg.expert)
+    expert = expert_name(env_cls, cfg.demo_policy)
     with EnvPool(env_cls, cfg.env, cfg.rollout, data_dir=cfg.data_dir) as pool:
         records = run_scripted(pool, expert, [(t, {}) for t in tasks], seed=cfg.seed)
         failed = [r.failed for r in records if r.failed]
         if failed:
-            raise ReproError(f"{len(failed)} expert episode(s) failed: {failed[0]}")
+            raise ReproError(f"{len(failed)} demonstration episode(s) failed: {failed[0]}")
         demos = replay(pool, [(r.task, [as_projected(cfg.think, s["action"], env_cls) for s in r.trace])
                               for r in records])
     kept = [d for d in demos if d["success"] or not cfg.successful_only]
@@ -303,7 +312,7 @@ def run_sft(cfg: SFTConfig, fresh: bool = False, show_progress: bool = True) -> 
     if fresh:
         (run_dir.path / DEMOS).unlink(missing_ok=True)
     console = make_console(stderr=True)
-    with console.status("collecting expert demonstrations") if show_progress else contextlib.nullcontext():
+    with console.status("collecting demonstrations") if show_progress else contextlib.nullcontext():
         episodes = load_or_collect_demos(cfg, env_cls, run_dir.path)
     torch.manual_seed(cfg.seed)
     policy = load_policy(cfg.model)
@@ -322,7 +331,7 @@ def run_sft(cfg: SFTConfig, fresh: bool = False, show_progress: bool = True) -> 
     atomic_write_jsonl(run_dir.path / METRICS, lines)
     save_model(policy, run_dir.path / MODEL)
     run_dir.write_results({
-        "command": "sft", "env": cfg.env.name, "expert": expert_name(env_cls, cfg.expert),
+        "command": "sft", "env": cfg.env.name, "demo_policy": expert_name(env_cls, cfg.demo_policy),
         "demo_episodes": len(episodes), "demo_rows": len(rows), "steps": len(losses),
         "first_loss": losses[0], "final_loss": losses[-1], "model_dir": str(run_dir.path / MODEL),
     })
