@@ -26,10 +26,12 @@ bench: setup
 	for f in bench/*.py; do echo "== $$f"; $(BIN)/python $$f || exit 1; done
 
 # Regenerate results/tables/*.md and plots from our own runs (resumable: finished runs are kept).
-# SCALE=paper needs a GPU machine and the real checkpoints in local directories.
+# SCALE=paper needs a GPU machine and the real checkpoints in local directories;
+# ONLY=GLOB runs only the matching row files (e.g. ONLY='learning-maze/*'), then regenerates every table.
 SCALE ?= cpu
+ONLY  ?=
 reproduce-tables: setup
-	$(BIN)/python -m repro.results.reproduce --scale $(SCALE)
+	$(BIN)/python -m repro.results.reproduce --scale $(SCALE) $(if $(ONLY),--only "$(ONLY)")
 
 clean:
 	rm -rf $(VENV) results/*/ .pytest_cache

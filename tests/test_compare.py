@@ -1,21 +1,29 @@
 """repro compare: paper tables read from the data files, seeds aggregated, tables rendered from
-small real runs (WebShop oracle episodes, a tiny-model math eval), CLI errors, plots."""
+small real runs (WebShop oracle episodes, a tiny-model math eval, a tiny S-GRPO suite, short maze
+training runs from a small format SFT), CLI errors, plot labels and bands."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
+import statistics
 import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 from typer.testing import CliRunner
 
 from repro.cli.main import app
 from repro.errors import ReproError
-from repro.results.compare import build_comparison, expand_run_dirs, load_run, mean_std, write_claim
-from repro.results.reproduce import plan
+from repro.io import read_jsonl
+from repro.results.compare import (HEADLINE_METRICS, build_comparison, default_table, expand_run_dirs, load_run,
+                                   mean_std, write_claim)
 from repro.results.tables import load_paper_table, parse_paper_cell, render
+
+LEARNING = Path(__file__).resolve().parent.parent / "benchmarks" / "learning"
+MAZE_ALGOS = ("gigpo", "grpo")
 
 
 def _repro(*args: str, cwd: Path) -> None:
@@ -38,6 +46,40 @@ def math_run(tmp_path_factory, tiny_model_dir) -> Path:
     _repro("eval", "--env", "gsm8k", "--model", "tiny", "--limit", "2", "--run-name", "gsm-tiny",
            "sampling.max_new_tokens=16", "model.device=cpu", f"results_dir={root}", cwd=root)
     return root / "gsm-tiny"
+
+
+@pytest.fixture(scope="module")
+def maze_runs(tmp_path_factory) -> Path:
+    """Two seeds each of GiGPO and GRPO on the 3x3 maze: 2 iterations from a 150-step format SFT of the
+    tiny model (benchmarks/learning, shrunk), validated after each iteration on 32 episodes at T = 1
+    (at the study's T = 0.4 this barely trained model rarely succeeds, and equal seeds test no std)."""
+    import torch
+
+    from repro.trainer.config import build_train_config
+    from repro.trainer.loop import run_train
+    from repro.trainer.sft import build_sft_config, run_sft
+
+    torch.set_num_threads(1)
+    root = tmp_path_factory.mktemp("maze")
+    sft = build_sft_config(None, LEARNING / "maze_sft.yaml",
+                           [f"results_dir={root / 'sft'}", "run_name=sft", "steps=150", "episodes=128"])
+    model = run_sft(sft, show_progress=False) / "model"
+    for algo in MAZE_ALGOS:
+        for seed in (0, 1):
+            run_train(build_train_config(algo, None, LEARNING / f"maze_{algo}.yaml", [
+                f"model.path={model}", f"results_dir={root / 'runs'}", f"run_name=maze-{algo}-s{seed}", f"seed={seed}",
+                "iterations=2", "eval_every=1", "validation.episodes=32", "validation.sampling.temperature=1.0",
+                "tasks_per_iteration=4", "group_size=2"]), fresh=True)
+    return root / "runs"
+
+
+@pytest.fixture(scope="module")
+def sgrpo_suite(tmp_path_factory, tiny_model_dir) -> Path:
+    """`repro eval --suite sgrpo` of the tiny model on 2 problems per benchmark (GPQA-D data is not shipped)."""
+    root = tmp_path_factory.mktemp("suite")
+    _repro("eval", "--suite", "sgrpo", "--model", "tiny", "--limit", "2", "--samples", "1", "--run-name", "s0",
+           "model.num_threads=1", "sampling.max_new_tokens=8", f"results_dir={root}", cwd=root)
+    return root / "s0"
 
 
 def test_paper_cells_match_the_research_notes():
@@ -133,21 +175,6 @@ def test_cli_compare_writes_the_table_and_rejects_bad_input(webshop_runs, tmp_pa
         assert len(proc.stderr.strip().splitlines()) == 1
 
 
-def test_reproduce_plan_covers_the_claimed_rows():
-    runs, without = plan("cpu")
-    names = {r.name for r in runs}
-    for row in ("rloo", "grpo", "gigpo-std", "gigpo-nostd"):
-        for env in ("alfworld", "webshop"):
-            assert {f"gigpo-table1/qwen2.5-1.5b-instruct/{row}-{env}-seed{s}" for s in (0, 1, 2)} <= names
-    assert all(r.estimate_s for r in runs)
-    assert sum(r.estimate_s for r in runs) < 60 * 60
-    assert "gigpo-table1/7b/grpo.yaml" in without
-    paper_runs, _ = plan("paper")
-    assert any(r.model == "Qwen2.5-7B-Instruct" and r.row == "gigpo-nostd" for r in paper_runs)
-    with pytest.raises(ReproError, match="unknown scale"):
-        plan("gpu")
-
-
 @pytest.mark.slow
 def test_plots_from_real_training_runs(tmp_path, tiny_model_dir):
     """Two seeds of a 2-iteration GiGPO run on real WebShop pages: curves and the §5.5 figure."""
@@ -164,3 +191,84 @@ def test_plots_from_real_training_runs(tmp_path, tiny_model_dir):
     assert [p.name for p in pngs] == ["training_curves.png", "step_group_sizes.png"]
     assert all(p.stat().st_size > 10_000 for p in pngs)
     assert bucket_fractions({"1": 1, "8": 2, "60": 1}).tolist() == [0.25, 0.0, 0.5, 0.0, 0.25]
+
+
+def test_ours_only_table_from_real_maze_training_runs(maze_runs):
+    runs = [load_run(p) for p in expand_run_dirs([maze_runs])]
+    assert default_table(runs) == "none"  # maze is in no paper table
+    with pytest.raises(ReproError, match="--paper none tabulates our runs alone"):
+        build_comparison(runs, "gigpo-table1")
+    cmp = build_comparison(runs, "none", command="repro compare maze")
+    assert not cmp.table.has_paper and [c.id for c in cmp.columns] == ["maze_success_rate"]
+    assert [r.label for r in cmp.rows] == ["GiGPO w/o std", "GRPO"]  # the papers' labels of gigpo-nostd, grpo
+    for algo, row in zip(MAZE_ALGOS, cmp.rows):
+        last_val = [[line for line in read_jsonl(maze_runs / f"maze-{algo}-s{seed}" / "metrics.jsonl")
+                     if "val_success_rate" in line][-1] for seed in (0, 1)]
+        assert {line["iteration"] for line in last_val} == {2}
+        rates = [100 * line["val_success_rate"] for line in last_val]
+        assert sum(rates) > 0  # a table of zeros would test nothing
+        value = row.ours["maze_success_rate"]
+        assert value.mean == pytest.approx(statistics.fmean(rates)) and value.n == 2
+        assert value.std == pytest.approx(statistics.stdev(rates))
+        assert row.paper == {} and row.provenance[0]["steps"] == "2" and row.provenance[0]["seeds"] == [0, 1]
+    md = render(cmp, "md")
+    assert md.startswith("# Our runs without a paper table: maze") and "## Provenance" in md
+    assert "| method | our model | maze success (%) |\n|---|---|---|\n" in md  # no paper or Δ column
+    assert f"{cmp.rows[1].ours['maze_success_rate'].text(1)} |" in md
+    records = json.loads(render(cmp, "json"))["cells"]
+    assert len(records) == 2 and all("paper_mean" not in r and "diff" not in r for r in records)
+    assert render(cmp, "csv").splitlines()[0].startswith("table,row,method,column,our_model,ours_mean,ours_std,")
+
+
+def test_cli_compare_of_maze_runs_defaults_to_ours_only_and_plots(maze_runs):
+    result = CliRunner().invoke(app, ["compare", str(maze_runs), "--plots"])
+    assert result.exit_code == 0, result.output
+    assert (maze_runs / "compare-ours.md").read_text().startswith("# Our runs without a paper table")
+    assert "GiGPO w/o std" in result.output and "(paper)" not in result.output
+    assert (maze_runs / "training_curves.png").stat().st_size > 10_000
+    assert (maze_runs / "step_group_sizes.png").stat().st_size > 10_000
+
+
+def test_plot_labels_are_short_and_only_as_long_as_needed(maze_runs):
+    from repro.results.plots import training_groups
+
+    runs = [load_run(p) for p in expand_run_dirs([maze_runs])]
+    groups = training_groups(runs)
+    assert {label: len(g) for label, g in groups.items()} == {"GiGPO w/o std · maze": 2, "GRPO · maze": 2}
+    other_model = [dataclasses.replace(r, model="/ckpt/other-model") for r in runs if r.row == "grpo"]
+    assert set(training_groups(runs + other_model)) == {
+        "GiGPO w/o std · maze · model", "GRPO · maze · model", "GRPO · maze · other-model"}
+    other_config = [dataclasses.replace(r, cell_hash="abcdef123456") for r in runs if r.row == "grpo"]
+    grpo_hash = next(r.cell_hash for r in runs if r.row == "grpo")
+    assert set(training_groups(runs + other_config)) == {
+        "GiGPO w/o std · maze", f"GRPO · maze [{grpo_hash[:6]}]", "GRPO · maze [abcdef]"}
+
+
+def test_seed_band_is_clipped_to_the_metric_range():
+    from repro.results.plots import clipped_band
+
+    headline = {h.metric: h for h in HEADLINE_METRICS}
+    mean, std = np.array([0.1, 0.5, 0.95]), np.array([0.3, 0.1, 0.2])
+    low, high = clipped_band(mean, std, headline["success_rate"])
+    assert low.tolist() == pytest.approx([0.0, 0.4, 0.75]) and high.tolist() == pytest.approx([0.4, 0.6, 1.0])
+    low, high = clipped_band(np.array([90.0, 5.0]), np.array([20.0, 10.0]), headline["score"])
+    assert low.tolist() == [70.0, 0.0] and high.tolist() == [100.0, 15.0]
+    low, high = clipped_band(np.array([3.0]), np.array([5.0]), headline["mean_tokens"])
+    assert low.tolist() == [0.0] and high.tolist() == [8.0]  # tokens: no upper bound
+
+
+@pytest.mark.parametrize("table", ["sgrpo-table1", "sgrpo-table2"])
+def test_sgrpo_suite_is_one_row_with_a_column_per_benchmark(sgrpo_suite, table):
+    runs = [load_run(p) for p in expand_run_dirs([sgrpo_suite])]
+    assert sorted(r.env for r in runs) == ["aime2024", "amc2023", "gsm8k", "math500"]  # GPQA-D: data not shipped
+    cmp = build_comparison(runs, table)
+    (row,) = [r for r in cmp.rows if r.our_model]
+    assert row.row_id == "vanilla" and row.label == "Vanilla"  # table 2 has no Vanilla row: the papers' label
+    for env in ("gsm8k", "aime2024", "amc2023", "math500"):
+        metrics = json.loads((sgrpo_suite / env / "results.json").read_text())["metrics"]
+        assert row.ours[f"{env}_acc"].mean == pytest.approx(100 * metrics["accuracy"]["value"])
+        assert row.ours[f"{env}_tok"].mean == pytest.approx(metrics["mean_tokens"]["value"])
+    shown = [c.id for c in cmp.columns]
+    assert shown[-2:] == ["gpqa_diamond_acc", "gpqa_diamond_tok"] and row.ours["gpqa_diamond_acc"] is None
+    assert "overall_acc" not in shown  # Overall only when all five benchmarks ran
+    assert "| Vanilla | tiny |" in render(cmp, "md")

@@ -11,14 +11,16 @@ HELP = """Compare run directories with a paper table (ours, paper, Δ; mean ± s
 
 RUN_DIR may be a run (results.json and/or metrics.jsonl) or a directory holding runs. Seeds of one
 config are aggregated; each cell lists model, steps, seeds, episodes, hardware, wall time, commit and
-config hash. Tables: gigpo-table1, sgrpo-table1, sgrpo-table2 (default: from the runs' envs).
+config hash. Tables: gigpo-table1, sgrpo-table1, sgrpo-table2, or none: our runs alone, one column
+per (env, headline metric), no paper column (default: from the runs' envs; none when a run's env is
+in no paper table, e.g. maze).
 --plots also writes training-curve and GiGPO step-group-size PNGs beside the runs.
 """
 
 
 def compare_command(
     run_dirs: Annotated[list[Path], typer.Argument(help="Run directories (or directories of runs).", show_default=False)],
-    paper: Annotated[Optional[str], typer.Option("--paper", help="gigpo-table1 | sgrpo-table1 | sgrpo-table2.")] = None,
+    paper: Annotated[Optional[str], typer.Option("--paper", help="gigpo-table1 | sgrpo-table1 | sgrpo-table2 | none (our runs only).")] = None,
     fmt: Annotated[str, typer.Option("--format", help="md | csv | json (the written file).")] = "md",
     out: Annotated[Optional[Path], typer.Option("--out", help="Output file (default: compare-<table>.<format> beside the runs).")] = None,
     plots: Annotated[bool, typer.Option("--plots", help="Also write training_curves.png / step_group_sizes.png beside the runs.")] = False,
@@ -42,7 +44,7 @@ def compare_command(
     for t in rich_tables(comparison):
         console.print(t)
     parent = Path(os.path.commonpath([str(r.path.resolve().parent) for r in runs]))
-    target = out or parent / f"compare-{table}.{fmt}"
+    target = out or parent / f"compare-{comparison.table.name}.{fmt}"
     atomic_write_text(target, render(comparison, fmt))
     console.print(f"written: {target}")
     if plots:

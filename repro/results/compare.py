@@ -4,6 +4,8 @@ Reads any mix of eval runs (results.json) and training runs (metrics.jsonl: the 
 validation metrics is the reported point), matches each run to a paper row (``claim.json`` written
 by ``repro.results.reproduce``, else inferred from its config), groups the seeds of one config
 (same config hash once seeds and run names are removed) and reports mean ± sample std over seeds.
+Runs on envs that no paper table has (e.g. the CPU maze study) get a table of their own: one column
+per (env, headline metric) they report, no paper column.
 """
 
 from __future__ import annotations
@@ -20,7 +22,9 @@ import yaml
 
 from repro.errors import ReproError
 from repro.io import atomic_write_json, read_jsonl
-from repro.results.tables import Column, Comparison, ComparisonRow, PaperTable, Value, load_paper_table
+from repro.paths import REPO_ROOT
+from repro.results.tables import (OURS_ONLY, OURS_ONLY_NAME, Column, Comparison, ComparisonRow, PaperTable, Value,
+                                  load_paper_table, paper_envs, row_label)
 
 RESULTS_SCHEMAS = {1}
 METRICS_SCHEMAS = {1}  # metrics.jsonl lines without "schema_version" are version 1
@@ -31,6 +35,26 @@ NOT_CELL_KEYS = ("seed", "sampling.seed", "run_name", "results_dir", "data_dir",
 GIGPO_MODES = {"mean_std_norm": "gigpo-std", "mean_norm": "gigpo-nostd"}
 TRAIN_WALL_KEYS = ("rollout_s", "advantage_s", "update_s", "validation_s")  # rollout_s includes generation
 SGRPO_REWARDS = {"decay": "sgrpo", "shortest_one": "shortest-1", "all_one": "all-1"}
+OURS_BLOCK = "ours"  # the one block of a table of our runs alone
+
+
+@dataclass(frozen=True)
+class Headline:
+    """A metric our tables without a paper and our training curves show."""
+
+    metric: str
+    label: str  # table column (after the env name)
+    axis_label: str
+    scale: float  # shown = metric x scale (fractions -> %)
+    upper: Optional[float]  # valid range [0, upper] (None: unbounded), e.g. to clip a seed band
+
+
+HEADLINE_METRICS = (
+    Headline("success_rate", "success (%)", "success rate", 100.0, 1.0),
+    Headline("score", "score", "WebShop score (0-100)", 1.0, 100.0),
+    Headline("accuracy", "accuracy (%)", "accuracy (pass@1)", 100.0, 1.0),
+    Headline("mean_tokens", "mean tokens", "mean generated tokens", 1.0, None),
+)
 
 
 @dataclass(frozen=True)
@@ -64,6 +88,12 @@ def cell_hash(config: dict[str, Any]) -> str:
         if isinstance(node, dict):
             node.pop(leaf, None)
     return hashlib.sha256(json.dumps(stripped, sort_keys=True, default=str).encode()).hexdigest()[:12]
+
+
+def short_commit(commit: Any) -> str:
+    """12 hex digits, keeping git_commit's '-dirty': a table must show when its code was uncommitted."""
+    sha, dirty, _ = str(commit).partition("-dirty")
+    return sha[:12] + ("-dirty" if dirty else "")
 
 
 def hardware_label(hw: dict[str, Any]) -> str:
@@ -122,6 +152,27 @@ def _training_point(path: Path, lines: list[dict[str, Any]]) -> tuple[dict[str, 
     return last, _flat_metrics({k[4:]: v for k, v in last.items() if k.startswith("val_")})
 
 
+def _display_path(path: Any) -> str:
+    """A model path as tables show it: relative to the repository when inside it."""
+    try:
+        return str(Path(path).resolve().relative_to(REPO_ROOT)) if Path(path).is_absolute() else str(path)
+    except ValueError:
+        return str(path)
+
+
+def _exporting_run(model_path: Any) -> Optional[tuple[dict[str, Any], dict[str, Any]]]:
+    """(config, results) of the training run whose ``<run>/model`` this is, else None."""
+    if not model_path:
+        return None
+    run = Path(str(model_path)).parent
+    if Path(str(model_path)).name != "model" or not (run / "results.json").is_file():
+        return None
+    results = _read_json(run / "results.json")
+    if results.get("command") != "train" or not (run / "config.yaml").is_file():
+        return None
+    return yaml.safe_load((run / "config.yaml").read_text()) or {}, results
+
+
 def load_run(path: str | Path) -> Run:
     path = Path(path)
     results_path, metrics_path, config_path = path / "results.json", path / "metrics.jsonl", path / "config.yaml"
@@ -143,22 +194,30 @@ def load_run(path: str | Path) -> Run:
         point, metrics = _training_point(path, lines)
         steps, episodes = int(point["iteration"]), int(metrics.get("episodes", 0))
         wall = sum(line.get("timing", {}).get(k, 0.0) for line in lines for k in TRAIN_WALL_KEYS)
-        model = str((config.get("model") or {}).get("path", "?"))
+        model = _display_path((config.get("model") or {}).get("path", "?"))
     else:
         metrics = _flat_metrics(results.get("metrics", {}))
         steps = 0
+        trained = _exporting_run(((config.get("model") or {}).get("path")))
+        if trained is not None:  # an eval of a training run's exported model: that run's steps and config
+            train_config, train_results = trained
+            steps = int(train_results.get("iterations", 0))
+            config = copy.deepcopy(config)
+            config["model"]["path"] = f"trained by run config {cell_hash(train_config)}"  # equal across seeds
         episodes = int(results.get("n_responses") or results.get("tasks", 0) * results.get("episodes_per_task", 1))
         wall_time = results.get("wall_time_s")
         wall = float(wall_time["total"] if isinstance(wall_time, dict) else results.get("elapsed_s", 0.0))
         model_info = results.get("model")
         model = (model_info or {}).get("path") if isinstance(model_info, dict) else model_info
-        model = str(model) if model else "scripted"
+        model = _display_path(model) if model else "scripted"
+        if trained is not None:
+            model = f"{_display_path(trained[0]['model']['path'])} after {trained[0].get('algo', 'RL')}"
     is_math = "accuracy" in metrics or "mean_tokens" in metrics
     return Run(
         path=path, kind="train" if is_train else "eval", env=str(env), seed=int(config.get("seed", 0)),
         row=claim.get("row") or infer_row(config, is_train, is_math), model=model,
         paper_model=claim.get("model"), metrics=metrics, steps=steps, episodes=episodes, wall_s=float(wall),
-        commit=str(results.get("git_commit", "unfinished"))[:12], cell_hash=cell_hash(config),
+        commit=short_commit(results.get("git_commit", "unfinished")), cell_hash=cell_hash(config),
         hardware=hardware_label(hw) if hw else "unknown (run unfinished)",
     )
 
@@ -247,16 +306,29 @@ def paper_block_for(run: Run, table: PaperTable) -> str:
 
 
 def default_table(runs: list[Run]) -> str:
+    if any(r.env not in paper_envs() for r in runs):
+        return OURS_ONLY
     return "sgrpo-table1" if any("accuracy" in r.metrics or "mean_tokens" in r.metrics for r in runs) else "gigpo-table1"
 
 
+def ours_only_table(runs: list[Run]) -> PaperTable:
+    """A table without paper rows: one column per (env, headline metric) some run on the env reports."""
+    envs = sorted({r.env for r in runs})
+    columns = tuple(Column(f"{env}_{h.metric}", f"{env} {h.label}", env, h.metric, h.scale)
+                    for env in envs for h in HEADLINE_METRICS
+                    if any(h.metric in r.metrics for r in runs if r.env == env))
+    return PaperTable(OURS_ONLY_NAME, f"Our runs without a paper table: {', '.join(envs)}", "", "",
+                      columns, {OURS_BLOCK: ()})
+
+
 def build_comparison(runs: list[Run], table_name: str, command: str = "") -> Comparison:
-    table = load_paper_table(table_name)
+    """Our runs in the layout of a paper table (``OURS_ONLY``: a table of our runs alone)."""
+    table = ours_only_table(runs) if table_name == OURS_ONLY else load_paper_table(table_name)
     for run in runs:
         if run.env not in table.envs:
             raise ReproError(f"run {run.path} is on '{run.env}', which has no column in {table_name} "
-                             f"({', '.join(sorted(table.envs))})")
-    block_of = {r.path: paper_block_for(r, table) for r in runs}
+                             f"({', '.join(sorted(table.envs))}); --paper {OURS_ONLY} tabulates our runs alone")
+    block_of = {r.path: OURS_BLOCK if table_name == OURS_ONLY else paper_block_for(r, table) for r in runs}
     cells = group_cells(runs, block_of)
     rows: list[ComparisonRow] = []
     for block, paper_rows in table.blocks.items():
@@ -269,7 +341,7 @@ def build_comparison(runs: list[Run], table_name: str, command: str = "") -> Com
         for row_id in row_ids:
             paper_row = paper_by_id.get(row_id)
             paper = dict(paper_row.cells) if paper_row else {}
-            label = paper_row.label if paper_row else row_id
+            label = paper_row.label if paper_row else row_label(row_id)
             ran = [m for m in models if any(k[1] == row_id and k[2] == m for k in ours_here)]
             for model in ran or [""]:
                 mine = [c for k, c in ours_here.items() if k[1] == row_id and k[2] == model]
@@ -285,8 +357,13 @@ def build_comparison(runs: list[Run], table_name: str, command: str = "") -> Com
                                            if all(p is not None for p in parts) else None)
                 rows.append(ComparisonRow(block, row_id, label, model, ours, paper,
                                           [c.provenance() for c in mine]))
-    # every column of an env we ran (a missing ALFWorld task type shows as "–"), and overall columns with a value
+    # every column of an env we ran (a missing ALFWorld task type shows as "–"), every part of an overall
+    # column one of whose parts we ran (a benchmark missing from a suite shows as "–"), and overall
+    # columns with a value
     ran_envs = {r.env for r in runs}
-    columns = tuple(c for c in table.columns if c.env in ran_envs
+    by_id = {c.id: c for c in table.columns}
+    suite_parts = {part for c in table.columns if any(by_id[p].env in ran_envs for p in c.overall_of)
+                   for part in c.overall_of}
+    columns = tuple(c for c in table.columns if c.env in ran_envs or c.id in suite_parts
                     or (c.overall_of and any(r.ours.get(c.id) is not None for r in rows)))
     return Comparison(table, columns, rows, command)

@@ -9,15 +9,9 @@ from typing import Any
 import numpy as np
 
 from repro.io import read_jsonl
-from repro.results.compare import Run
+from repro.results.compare import HEADLINE_METRICS, Headline, Run
+from repro.results.tables import row_label
 
-# (metric key in a metrics line, y-axis label); panels appear for the metrics the runs log
-CURVE_METRICS = (
-    ("success_rate", "success rate"),
-    ("score", "WebShop score (0-100)"),
-    ("accuracy", "accuracy (pass@1)"),
-    ("mean_tokens", "mean generated tokens"),
-)
 # the §5.5 buckets of step-group size (gigpo.md §6.3): 1, 2-5, 6-9 (around N = 8), 10-49, >= 50
 SIZE_BUCKETS = ((1, 1, "1"), (2, 5, "2-5"), (6, 9, "6-9"), (10, 49, "10-49"), (50, None, "≥50"))
 
@@ -38,13 +32,24 @@ def seed_band(series: list[dict[int, float]]) -> tuple[np.ndarray, np.ndarray, n
     return np.array(common), values.mean(axis=0), std
 
 
+def clipped_band(mean: np.ndarray, std: np.ndarray, headline: Headline) -> tuple[np.ndarray, np.ndarray]:
+    """mean ± std kept inside the metric's valid range (a rate's band must not leave [0, 1])."""
+    return np.clip(mean - std, 0.0, headline.upper), np.clip(mean + std, 0.0, headline.upper)
+
+
 def training_groups(runs: list[Run]) -> dict[str, list[Run]]:
-    """Legend label -> the seeds of one training config."""
-    groups: dict[str, list[Run]] = {}
+    """Short legend label -> the seeds of one training config: "row · env", the model's last path
+    component only when the runs use more than one model, the config hash only where two configs
+    would otherwise share a label."""
+    configs: dict[tuple[str, str, str, str], list[Run]] = {}
     for run in runs:
         if run.kind == "train":
-            groups.setdefault(f"{run.row} · {run.env} · {run.model} [{run.cell_hash[:6]}]", []).append(run)
-    return groups
+            configs.setdefault((run.row, run.env, run.model, run.cell_hash), []).append(run)
+    several_models = len({model for _, _, model, _ in configs}) > 1
+    labels = {key: f"{row_label(key[0])} · {key[1]}" + (f" · {Path(key[2]).name}" if several_models else "")
+              for key in configs}
+    shared = {label for label in labels.values() if list(labels.values()).count(label) > 1}
+    return {(f"{label} [{key[3][:6]}]" if label in shared else label): configs[key] for key, label in labels.items()}
 
 
 def _figure(n_panels: int, width: float = 5.0) -> tuple[Any, Any]:
@@ -67,30 +72,34 @@ def plot_training_curves(runs: list[Run], out: Path) -> Path | None:
     """One panel per metric, one line per config, the band is ± one std over its seeds."""
     groups = training_groups(runs)
     lines = {r.path: read_jsonl(r.path / "metrics.jsonl") for g in groups.values() for r in g}
-    panels = [(m, label) for m, label in CURVE_METRICS
-              if any(curve_value(line, m) is not None for ls in lines.values() for line in ls)]
+    panels = [h for h in HEADLINE_METRICS
+              if any(curve_value(line, h.metric) is not None for ls in lines.values() for line in ls)]
     if not groups or not panels:
         return None
     fig, axes = _figure(len(panels))
-    for ax, (metric, label) in zip(axes, panels):
+    for ax, headline in zip(axes, panels):
         for name, group in sorted(groups.items()):
-            series = [{line["iteration"]: v for line in lines[r.path] if (v := curve_value(line, metric)) is not None}
-                      for r in group]
+            series = [{line["iteration"]: v for line in lines[r.path]
+                       if (v := curve_value(line, headline.metric)) is not None} for r in group]
             if not all(series):
                 continue
             x, mean, std = seed_band(series)
             (handle,) = ax.plot(x, mean, label=f"{name} (n={len(group)} seeds)")
-            ax.fill_between(x, mean - std, mean + std, alpha=0.2, color=handle.get_color())
+            ax.fill_between(x, *clipped_band(mean, std, headline), alpha=0.2, color=handle.get_color())
         ax.set_xlabel("training iteration")
-        ax.set_ylabel(label)
-        ax.set_title(f"{label} (training rollouts)")
+        ax.set_ylabel(headline.axis_label)
+        if headline.upper is not None:  # a bounded score's axis starts at its floor, not below it
+            ax.set_ylim(bottom=0.0)
+        ax.set_title(f"{headline.axis_label} (training rollouts)")
         ax.xaxis.get_major_locator().set_params(integer=True)
         ax.grid(alpha=0.3)
     handles, labels = axes[0].get_legend_handles_labels()
-    fig.legend(handles, labels, fontsize=9, loc="lower center", ncol=min(3, len(labels)), frameon=False)
     fig.suptitle("training curves: mean (line) ± std over seeds (band)", fontsize=11)
-    fig.tight_layout(rect=(0, 0.06 * ((len(labels) + 2) // 3), 1, 1))
-    fig.savefig(out, dpi=110)
+    fig.tight_layout()
+    # below the panels; bbox_inches="tight" grows the image to hold it, so no entry is clipped
+    fig.legend(handles, labels, fontsize=9, loc="upper center", bbox_to_anchor=(0.5, 0.0),
+               ncol=min(3, len(labels)), frameon=False)
+    fig.savefig(out, dpi=110, bbox_inches="tight")
     _close(fig)
     return out
 
@@ -126,10 +135,13 @@ def plot_step_group_sizes(runs: list[Run], out: Path) -> Path | None:
         ax.set_ylim(0, 1)
         ax.xaxis.get_major_locator().set_params(integer=True)
         ax.set_title(f"{name} (mean of {n} seeds)", fontsize=9)
-        ax.legend(title="step-group size", fontsize=8, loc="upper right")
+    # beside the last panel, not over the stacked areas; reversed so it reads in the stack's order
+    handles, labels = axes[-1].get_legend_handles_labels()
+    axes[-1].legend(handles[::-1], labels[::-1], title="step-group size", fontsize=8, loc="upper left",
+                    bbox_to_anchor=(1.02, 1.0))
     fig.suptitle("GiGPO anchor-state (step) group sizes over training (paper §5.5)", fontsize=11)
     fig.tight_layout()
-    fig.savefig(out, dpi=110)
+    fig.savefig(out, dpi=110, bbox_inches="tight")
     _close(fig)
     return out
 

@@ -1,17 +1,24 @@
-"""``make reproduce-tables``: run every claimed paper-table row (``benchmarks/tables/**.yaml``) at
-one scale, then regenerate ``results/tables/<table>-<scale>.md`` and the plots.
+"""``make reproduce-tables``: run every claimed table row (``benchmarks/tables/**.yaml``) at one
+scale, then regenerate ``results/tables/<table>-<scale>.md`` and the plots.
 
-    python -m repro.results.reproduce [--scale cpu|paper] [--dry-run]
+    python -m repro.results.reproduce [--scale cpu|paper] [--only GLOB] [--dry-run]
 
-A row file names the paper table, row and model block, the seeds, and per scale the runs (an
-``repro eval`` or ``repro train`` config plus overrides, and for ``cpu`` a measured per-seed time).
-Runs whose results.json exists are skipped, so an interrupted reproduction resumes (training runs
-also resume from their last checkpoint). Runs go to ``results/reproduce/<scale>/<table>/...``.
+A row file names its table (a paper table, or ``tables:`` for a row that two paper tables share,
+or a table of our own such as the CPU learning study), the row and the paper's model block, the
+seeds, and per scale the runs: a ``repro train``, ``repro eval``, ``repro eval --suite sgrpo`` or
+``repro sft`` config plus overrides, and a measured per-seed time. A run may start from another
+run's final weights (``model_from``): a shared warm start of ``benchmarks/tables/_shared.yaml``
+(one run, before every row) or an earlier run of the same row and seed (its ``id``), e.g. the
+S-GRPO suite evaluating the model a training run produced.
+
+Runs whose results exist are skipped, so an interrupted reproduction resumes (training runs also
+resume from their last checkpoint). Runs go to ``results/reproduce/<scale>/<table>/...``.
 """
 
 from __future__ import annotations
 
 import argparse
+import fnmatch
 import subprocess
 import sys
 import time
@@ -25,60 +32,120 @@ from repro.errors import ReproError
 from repro.paths import REPO_ROOT
 
 ROWS_DIR = REPO_ROOT / "benchmarks" / "tables"
+SHARED_FILE = "_shared.yaml"  # warm starts the rows name in model_from (not a row)
+SHARED_DIR = "shared"
 SCALES = ("cpu", "paper")
+COMMANDS = {"train": ["train"], "eval": ["eval"], "suite": ["eval", "--suite", "sgrpo"], "sft": ["sft"]}
+DONE_FILE = {"suite": "suite.json"}  # the file a finished run leaves (default results.json)
 
 
 @dataclass(frozen=True)
 class PlannedRun:
-    table: str
+    tables: tuple[str, ...]  # () for a shared warm start
     row: str
     model: str  # paper block
-    command: str  # eval | train
+    command: str  # train | eval | suite | sft
     config: Optional[str]
     overrides: tuple[str, ...]
-    seed: int
+    seed: Optional[int]  # None: the config's own seed (shared runs)
     estimate_s: Optional[float]
     name: str  # run directory, relative to the scale's results root
+    model_from: Optional[str] = None  # run directory whose <run>/model this run starts from
 
     def argv(self, results_dir: Path) -> list[str]:
-        args = [sys.executable, "-m", "repro", self.command]
+        args = [sys.executable, "-m", "repro", *COMMANDS[self.command]]
         if self.config:
             args += ["--config", str(REPO_ROOT / self.config)]
-        return args + [*self.overrides, f"seed={self.seed}", f"run_name={self.name}", f"results_dir={results_dir}"]
+        args += list(self.overrides)
+        if self.model_from:
+            args.append(f"model.path={results_dir / self.model_from / 'model'}")
+        if self.seed is not None:
+            args.append(f"seed={self.seed}")
+        return args + [f"run_name={self.name}", f"results_dir={results_dir}"]
+
+    def result_dirs(self, results_dir: Path) -> list[Path]:
+        """The run directories compare reads: a suite's one sub-run per benchmark, else the run."""
+        path = results_dir / self.name
+        if self.command == "suite":
+            return sorted(p.parent for p in path.glob("*/results.json"))
+        return [path]
 
 
 def _slug(text: str) -> str:
     return "".join(ch if ch.isalnum() or ch in "-_." else "-" for ch in text.lower())
 
 
-def _run_env(run: dict[str, Any]) -> str:
+def _run_label(run: dict[str, Any]) -> str:
+    """The part of a run's directory name that tells the runs of one row apart."""
+    if run["command"] == "suite":
+        return "suite"
     for o in run.get("overrides", []):
         if o.startswith("env.name="):
             return o.partition("=")[2]
     return Path(run["config"]).stem.split("_")[0] if run.get("config") else "run"
 
 
-def plan(scale: str, rows_dir: Path = ROWS_DIR) -> tuple[list[PlannedRun], list[str]]:
-    """Every run of ``scale`` (in row-file order), and the rows that have no such scale."""
+def _check_run(spec: dict[str, Any], where: str) -> None:
+    if spec.get("command") not in COMMANDS:
+        raise ReproError(f"{where}: command must be one of {', '.join(COMMANDS)}, got {spec.get('command')!r}")
+
+
+def _shared_runs(scale: str, rows_dir: Path) -> dict[str, PlannedRun]:
+    path = rows_dir / SHARED_FILE
+    shared = (yaml.safe_load(path.read_text()) or {}).get(scale) or {} if path.is_file() else {}
+    out = {}
+    for run_id, spec in shared.items():
+        _check_run(spec, f"{path.name}: {run_id}")
+        out[run_id] = PlannedRun((), run_id, "", spec["command"], spec.get("config"), tuple(spec.get("overrides", [])),
+                                 None, spec.get("estimate_s"), f"{SHARED_DIR}/{run_id}")
+    return out
+
+
+def plan(scale: str, rows_dir: Path = ROWS_DIR, only: Optional[str] = None) -> tuple[list[PlannedRun], list[str]]:
+    """Every run of ``scale`` (the shared warm starts they need first, then rows in file order),
+    and the rows that have no such scale; ``only`` keeps the row files matching a glob."""
     if scale not in SCALES:
         raise ReproError(f"unknown scale '{scale}'; choose from {', '.join(SCALES)}")
-    runs, without = [], []
-    for path in sorted(rows_dir.rglob("*.yaml")):
+    shared = _shared_runs(scale, rows_dir)
+    runs, without, used = [], [], set()
+    paths = sorted(p for p in rows_dir.rglob("*.yaml") if p.name != SHARED_FILE)
+    if only:
+        paths = [p for p in paths if fnmatch.fnmatch(str(p.relative_to(rows_dir)), only)]
+        if not paths:
+            raise ReproError(f"--only '{only}' matches no row file under {rows_dir} (e.g. 'learning-maze/*')")
+    for path in paths:
+        where = str(path.relative_to(rows_dir))
         row = yaml.safe_load(path.read_text())
         spec = (row.get("scales") or {}).get(scale)
         if not spec:
-            without.append(str(path.relative_to(rows_dir)))
+            without.append(where)
             continue
-        for run in spec["runs"]:
-            for seed in row["seeds"]:
-                name = f"{row['table']}/{_slug(row['model'])}/{row['row']}-{_run_env(run)}-seed{seed}"
-                runs.append(PlannedRun(row["table"], row["row"], row["model"], run["command"], run.get("config"),
-                                       tuple(run.get("overrides", [])), seed, run.get("estimate_s"), name))
-    return runs, without
+        tables = tuple(row.get("tables") or [row["table"]])
+        for seed in row["seeds"]:
+            by_id: dict[str, str] = {}
+            for run in spec["runs"]:
+                _check_run(run, where)
+                name = f"{tables[0]}/{_slug(row['model'])}/{row['row']}-{_run_label(run)}-seed{seed}"
+                source = run.get("model_from")
+                if source is None:
+                    model_from = None
+                elif source in by_id:
+                    model_from = by_id[source]
+                elif source in shared:
+                    model_from = shared[source].name
+                    used.add(source)
+                else:
+                    raise ReproError(f"{where}: model_from '{source}' is neither an earlier run id of the row nor "
+                                     f"a shared run of {SHARED_FILE} ({', '.join(shared) or 'none'})")
+                if run.get("id"):
+                    by_id[run["id"]] = name
+                runs.append(PlannedRun(tables, row["row"], row["model"], run["command"], run.get("config"),
+                                       tuple(run.get("overrides", [])), seed, run.get("estimate_s"), name, model_from))
+    return [shared[s] for s in shared if s in used] + runs, without
 
 
 def is_done(run: PlannedRun, results_dir: Path) -> bool:
-    return (results_dir / run.name / "results.json").is_file()
+    return (results_dir / run.name / DONE_FILE.get(run.command, "results.json")).is_file()
 
 
 def print_plan(console: Any, runs: list[PlannedRun], results_dir: Path) -> float:
@@ -101,13 +168,19 @@ def print_plan(console: Any, runs: list[PlannedRun], results_dir: Path) -> float
 
 
 def execute(console: Any, runs: list[PlannedRun], results_dir: Path) -> list[str]:
-    """Run what is not done, one at a time; returns the names that failed (the rest go on)."""
+    """Run what is not done, one at a time, in plan order; returns the names that failed (a run
+    whose model_from failed is not attempted; the rest go on)."""
     from repro.results.compare import write_claim
 
     failed = []
     todo = [r for r in runs if not is_done(r, results_dir)]
+    started_all = time.perf_counter()
     for i, r in enumerate(todo, 1):
-        console.print(f"[bold]({i}/{len(todo)})[/bold] {r.name}")
+        console.print(f"[bold]({i}/{len(todo)})[/bold] {r.name}  [dim]{time.perf_counter() - started_all:.0f} s in[/dim]")
+        if r.model_from in failed:
+            failed.append(r.name)
+            console.print(f"  [red]not run[/red]: {r.model_from} failed")
+            continue
         started = time.perf_counter()
         log = results_dir / f"{r.name}.log"
         log.parent.mkdir(parents=True, exist_ok=True)
@@ -119,8 +192,9 @@ def execute(console: Any, runs: list[PlannedRun], results_dir: Path) -> list[str
             continue
         console.print(f"  done in {time.perf_counter() - started:.0f} s (estimate {r.estimate_s or '?'} s)")
     for r in runs:  # claims also for runs finished by an earlier, interrupted invocation
-        if is_done(r, results_dir):
-            write_claim(results_dir / r.name, r.table, r.row, r.model)
+        if r.tables and is_done(r, results_dir):
+            for path in r.result_dirs(results_dir):
+                write_claim(path, r.tables[0], r.row, r.model)
     return failed
 
 
@@ -130,18 +204,22 @@ def regenerate(console: Any, runs: list[PlannedRun], results_dir: Path, tables_d
     from repro.io import atomic_write_text
     from repro.results.compare import build_comparison, load_run
     from repro.results.plots import write_plots
-    from repro.results.tables import render_markdown
+    from repro.results.tables import PAPER_TABLES, render_markdown
 
+    evaluated = {r.model_from for r in runs}  # training runs whose exported model a later run evaluates
     written = []
-    for table in dict.fromkeys(r.table for r in runs):
-        done = [load_run(results_dir / r.name) for r in runs if r.table == table and is_done(r, results_dir)]
+    for table in dict.fromkeys(t for r in runs for t in r.tables):
+        done = [(r.name, load_run(path)) for r in runs if table in r.tables and is_done(r, results_dir)
+                for path in r.result_dirs(results_dir)]
         if not done:
             continue
-        comparison = build_comparison(done, table, command)
+        # the table reports each row's evaluation; the training curves come from every run
+        reported = [run for name, run in done if name not in evaluated]
+        comparison = build_comparison(reported, table if table in PAPER_TABLES else "none", command)
         target = tables_dir / f"{table}-{scale}.md"
         atomic_write_text(target, render_markdown(comparison))
         written.append(target)
-        written += write_plots(done, tables_dir, prefix=f"{table}-{scale}-")
+        written += write_plots([run for _, run in done], tables_dir, prefix=f"{table}-{scale}-")
     for path in written:
         console.print(f"written: {path}")
     return written
@@ -154,20 +232,24 @@ def main(argv: Optional[list[str]] = None) -> int:
     parser.add_argument("--scale", default="cpu", help="cpu (this machine) | paper (GPU machine, real checkpoints)")
     parser.add_argument("--results-dir", type=Path, default=REPO_ROOT / "results" / "reproduce")
     parser.add_argument("--tables-dir", type=Path, default=REPO_ROOT / "results" / "tables")
+    parser.add_argument("--only", help="run only the row files matching this glob, e.g. 'learning-maze/*'")
     parser.add_argument("--dry-run", action="store_true", help="print the plan and the time estimate only")
     args = parser.parse_args(argv)
     console = make_console()
     try:
-        runs, without = plan(args.scale)
+        runs, without = plan(args.scale, only=args.only)
         results_dir = args.results_dir / args.scale
         print_plan(console, runs, results_dir)
         if without:
             console.print(f"rows without a '{args.scale}' scale (not run): {', '.join(without)}")
         if args.dry_run:
             return 0
+        started = time.perf_counter()
         failed = execute(console, runs, results_dir)
         command = f"make reproduce-tables SCALE={args.scale}"
-        regenerate(console, runs, results_dir, args.tables_dir, args.scale, command)
+        # every table from every finished run, so a run of a few rows (--only) leaves whole tables
+        regenerate(console, plan(args.scale)[0], results_dir, args.tables_dir, args.scale, command)
+        console.print(f"reproduce-tables took {(time.perf_counter() - started) / 60:.1f} min")
     except ReproError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2

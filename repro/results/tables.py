@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import csv
+import functools
 import io
 import json
 import math
@@ -19,6 +20,8 @@ from repro.registry import did_you_mean
 PAPER_DIR = Path(__file__).resolve().parent / "paper"
 PAPER_TABLES = {"gigpo-table1": "gigpo_table1.yaml", "sgrpo-table1": "sgrpo_table1.yaml",
                 "sgrpo-table2": "sgrpo_table2.yaml"}
+OURS_ONLY = "none"  # --paper none: a table of our runs alone, for envs no paper table has
+OURS_ONLY_NAME = "ours"  # that table's name in file names and records
 FORMATS = ("md", "csv", "json")
 
 
@@ -72,6 +75,11 @@ class PaperTable:
     def envs(self) -> set[str]:
         return {c.env for c in self.columns if c.env}
 
+    @property
+    def has_paper(self) -> bool:
+        """False for the table of our runs alone (no paper values, so no paper or Δ columns)."""
+        return any(self.blocks.values())
+
 
 def parse_paper_cell(cell: Any) -> Optional[Value]:
     """``5.9`` | ``"64.8±3.5"`` | ``null`` (not reported) -> Value | None."""
@@ -88,8 +96,8 @@ def parse_paper_cell(cell: Any) -> Optional[Value]:
 
 def load_paper_table(name: str) -> PaperTable:
     if name not in PAPER_TABLES:
-        raise ReproError(f"unknown paper table '{name}'{did_you_mean(name, list(PAPER_TABLES))}; "
-                         f"known: {', '.join(PAPER_TABLES)}")
+        raise ReproError(f"unknown paper table '{name}'{did_you_mean(name, [*PAPER_TABLES, OURS_ONLY])}; "
+                         f"known: {', '.join(PAPER_TABLES)}, or {OURS_ONLY} (our runs only)")
     raw = yaml.safe_load((PAPER_DIR / PAPER_TABLES[name]).read_text())
     columns = tuple(Column(c["id"], c["label"], c.get("env"), c.get("metric"), float(c.get("scale", 1)),
                            tuple(c.get("overall_of", ()))) for c in raw["columns"])
@@ -105,6 +113,27 @@ def load_paper_table(name: str) -> PaperTable:
         blocks[block["model"]] = tuple(rows)
     return PaperTable(raw["name"], raw["title"], " ".join(raw["source"].split()), raw.get("estimator", ""),
                       columns, blocks)
+
+
+@functools.cache
+def paper_envs() -> frozenset[str]:
+    """Every env some paper table has a column for."""
+    return frozenset(env for name in PAPER_TABLES for env in load_paper_table(name).envs)
+
+
+@functools.cache
+def paper_row_labels() -> dict[str, str]:
+    """Row id -> the papers' label for it (the first table that has the id), for rows shown outside their table."""
+    labels: dict[str, str] = {}
+    for name in PAPER_TABLES:
+        for rows in load_paper_table(name).blocks.values():
+            for r in rows:
+                labels.setdefault(r.id, r.label)
+    return labels
+
+
+def row_label(row_id: str) -> str:
+    return paper_row_labels().get(row_id, row_id)
 
 
 # -- a rendered comparison ------------------------------------------------------------------------
@@ -147,15 +176,16 @@ def _fmt_diff(diff: Optional[float], digits: int) -> str:
 def header_cells(cmp: Comparison) -> list[str]:
     cells = ["method", "our model"]
     for c in cmp.columns:
-        cells += [f"{c.label} (ours)", f"{c.label} (paper)", "Δ"]
+        cells += [f"{c.label} (ours)", f"{c.label} (paper)", "Δ"] if cmp.table.has_paper else [c.label]
     return cells
 
 
 def body_cells(cmp: Comparison, row: ComparisonRow) -> list[str]:
     cells = [row.label, row.our_model or "–"]
     for c in cmp.columns:
-        cells += [_fmt(row.ours.get(c.id), c.digits), _fmt(row.paper.get(c.id), c.digits),
-                  _fmt_diff(row.diff(c.id), c.digits)]
+        cells.append(_fmt(row.ours.get(c.id), c.digits))
+        if cmp.table.has_paper:
+            cells += [_fmt(row.paper.get(c.id), c.digits), _fmt_diff(row.diff(c.id), c.digits)]
     return cells
 
 
@@ -178,25 +208,37 @@ def _md_table(header: list[str], rows: list[list[str]]) -> str:
     return "\n".join(lines)
 
 
+OURS_TEXT = "Ours: mean ± sample std over seeds (n = seeds), for training runs at each run's last validation"
+
+
 def render_markdown(cmp: Comparison) -> str:
     t = cmp.table
     parts = [f"# {t.title}", ""]
     if cmp.command:
         parts += [f"Produced by: `{cmp.command}`", ""]
-    parts += [f"Paper: {t.source}", "", f"Paper's numbers: {t.estimator}.", "",
-              "Ours: mean ± sample std over seeds (n = seeds) of the same metric, for training runs at each run's "
-              "last validation; Δ = ours − paper. The provenance of every cell is listed below the table.", ""]
+    if t.has_paper:
+        parts += [f"Paper: {t.source}", "", f"Paper's numbers: {t.estimator}.", "",
+                  f"{OURS_TEXT} (same metric as the paper's); Δ = ours − paper. The provenance of every cell is "
+                  "listed below the table.", ""]
+    else:
+        parts += [f"{OURS_TEXT}. No paper values (--paper none), so no paper or Δ columns. The "
+                  "provenance of every cell is listed below the table.", ""]
     for block in cmp.blocks():
         rows = [r for r in cmp.rows if r.block == block]
-        parts += [f"## Rows of the paper's {block} block", "", _md_table(header_cells(cmp), [body_cells(cmp, r) for r in rows]), ""]
+        heading = f"## Rows of the paper's {block} block" if t.has_paper else "## Our runs"
+        parts += [heading, "", _md_table(header_cells(cmp), [body_cells(cmp, r) for r in rows]), ""]
     prov = [p for r in cmp.rows for p in provenance_cells(r)]
     if prov:
         parts += ["## Provenance", "", _md_table(list(PROVENANCE_FIELDS), prov), ""]
     return "\n".join(parts)
 
 
+PAPER_RECORD_KEYS = ("paper_model", "paper_mean", "paper_std", "diff")
+
+
 def comparison_records(cmp: Comparison) -> list[dict[str, Any]]:
-    """One flat record per (row, column) with a value on either side (CSV and JSON)."""
+    """One flat record per (row, column) with a value on either side (CSV and JSON); the paper's keys
+    only when the table has paper values."""
     records = []
     for row in cmp.rows:
         prov = {p["env"]: p for p in row.provenance}
@@ -215,6 +257,9 @@ def comparison_records(cmp: Comparison) -> list[dict[str, Any]]:
                 "wall_s": p.get("wall_s"), "commits": p.get("commits"), "config_hash": p.get("config_hash"),
                 "runs": p.get("runs"),
             })
+            if not cmp.table.has_paper:
+                for key in PAPER_RECORD_KEYS:
+                    del records[-1][key]
     return records
 
 
@@ -253,16 +298,21 @@ def rich_tables(cmp: Comparison) -> list[Any]:
     from rich.table import Table
 
     tables = []
+    with_paper = cmp.table.has_paper
     for block in cmp.blocks():
-        table = Table(title=f"{cmp.table.title} — paper's {block} rows\n(each cell: ours / [dim]paper[/dim] / Δ)",
-                      title_justify="left", show_lines=True)
+        title = (f"{cmp.table.title} — paper's {block} rows\n(each cell: ours / [dim]paper[/dim] / Δ)" if with_paper
+                 else f"{cmp.table.title}\n(mean ± std over seeds)")
+        table = Table(title=title, title_justify="left", show_lines=with_paper)
         table.add_column("method")
         table.add_column("our model")
         for c in cmp.columns:
             table.add_column(c.label, justify="right")
         for r in (r for r in cmp.rows if r.block == block and r.our_model):
-            cells = [f"[bold]{_fmt(r.ours.get(c.id), c.digits)}[/bold]\n[dim]{_fmt(r.paper.get(c.id), c.digits)}[/dim]\n"
-                     f"{_fmt_diff(r.diff(c.id), c.digits)}" for c in cmp.columns]
+            cells = []
+            for c in cmp.columns:
+                ours = f"[bold]{_fmt(r.ours.get(c.id), c.digits)}[/bold]"
+                cells.append(f"{ours}\n[dim]{_fmt(r.paper.get(c.id), c.digits)}[/dim]\n{_fmt_diff(r.diff(c.id), c.digits)}"
+                             if with_paper else ours)
             table.add_row(r.label, r.our_model, *cells)
         tables.append(table)
     prov = [p for r in cmp.rows for p in provenance_cells(r)]

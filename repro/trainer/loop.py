@@ -40,6 +40,7 @@ from repro.trainer.update import UpdateBatch, causal_lm_scorer, logprob_mismatch
 
 METRICS = "metrics.jsonl"
 CHECKPOINTS = "checkpoints"
+MODEL = "model"  # the final weights in Hugging Face format: model.path=<run>/model for repro eval
 # config keys that may change when a run is resumed (they do not change what an iteration computes)
 RESUMABLE_KEYS = {"iterations", "save_every", "eval_every", "keep_checkpoints", "report_to", "run_name",
                   "results_dir", "data_dir", "rollout.num_workers", "rollout.reset_timeout_s",
@@ -81,6 +82,7 @@ def prepare_run_dir(cfg: TrainConfig, fresh: bool) -> tuple[RunDir, Path | None]
     if fresh:
         shutil.rmtree(path / CHECKPOINTS, ignore_errors=True)
         shutil.rmtree(path / "validation", ignore_errors=True)
+        shutil.rmtree(path / MODEL, ignore_errors=True)
         for name in (METRICS, "results.json", "samples.jsonl"):
             (path / name).unlink(missing_ok=True)
     checkpoint = latest_checkpoint(path / CHECKPOINTS)
@@ -317,6 +319,17 @@ class Trainer:
         finally:
             trackers.close()
 
+    def export_model(self, target: Path) -> None:
+        """The trained weights as a Hugging Face model directory (every rank calls it: gathering
+        FSDP shards is a collective); rank 0 writes it."""
+        from repro.trainer.sft import save_model
+
+        weights = None if self.sampler_is_trained else full_state_dict(self.model)
+        if self.dist.is_main:
+            if weights is not None:
+                self.base_model.load_state_dict(weights)
+            save_model(self.base_model, self.policy.tokenizer, target)
+
     def validate(self, pool, it: int) -> dict[str, Any]:
         """``repro eval``'s task list and rollout at the validation sampling settings (T = 0.4);
         metrics prefixed ``val_``, episodes written to ``validation/iter_N.jsonl``."""
@@ -359,6 +372,8 @@ def run_train(cfg: TrainConfig, fresh: bool = False) -> Path:
         trainer_cls = Trainer
     trainer = trainer_cls(cfg, run_dir)
     trainer.run(checkpoint)
+    if cfg.export_model:
+        trainer.export_model(run_dir.path / MODEL)
     if dist.is_main:
         lines = read_jsonl(run_dir.path / METRICS)
         final = latest_checkpoint(run_dir.path / CHECKPOINTS)
@@ -367,6 +382,7 @@ def run_train(cfg: TrainConfig, fresh: bool = False) -> Path:
             "world_size": dist.world,
             "final": M.without_timing(lines[-1]) if lines else {},
             "checkpoint": str(final) if final else None,
+            "model_dir": str(run_dir.path / MODEL) if cfg.export_model else None,
         })
     if dist.enabled:
         torch.distributed.destroy_process_group()

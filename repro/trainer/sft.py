@@ -275,7 +275,7 @@ def train_rows(policy: Any, rows: list[tuple[list[int], list[int]]], cfg: SFTCon
     return losses
 
 
-def save_model(policy: Any, target: Path) -> None:
+def save_model(model: Any, tokenizer: Any, target: Path) -> None:
     """``save_pretrained`` (weights, config, tokenizer) into a temp dir beside ``target``, then swap
     it in, so a reader never sees a half-written model directory."""
     from repro.policy.hf import quiet_progress
@@ -284,8 +284,8 @@ def save_model(policy: Any, target: Path) -> None:
     tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=target.parent))
     try:
         with quiet_progress():
-            policy.model.save_pretrained(tmp)
-            policy.tokenizer.save_pretrained(tmp)
+            model.save_pretrained(tmp)
+            tokenizer.save_pretrained(tmp)
         old = target.with_name(f".{target.name}.old")
         shutil.rmtree(old, ignore_errors=True)
         if target.exists():
@@ -329,7 +329,7 @@ def run_sft(cfg: SFTConfig, fresh: bool = False, show_progress: bool = True) -> 
 
         losses = train_rows(policy, rows, cfg, on_step)
     atomic_write_jsonl(run_dir.path / METRICS, lines)
-    save_model(policy, run_dir.path / MODEL)
+    save_model(policy.model, policy.tokenizer, run_dir.path / MODEL)
     run_dir.write_results({
         "command": "sft", "env": cfg.env.name, "demo_policy": expert_name(env_cls, cfg.demo_policy),
         "demo_episodes": len(episodes), "demo_rows": len(rows), "steps": len(losses),

@@ -1,0 +1,147 @@
+"""make reproduce-tables (repro.results.reproduce): the plan over benchmarks/tables/, and a real
+end-to-end reproduction of two small rows (a maze RL row from a shared SFT warm start, an S-GRPO
+row whose suite evaluates the model its training run exported) into tables and plots."""
+
+from __future__ import annotations
+
+import json
+import textwrap
+from pathlib import Path
+
+import pytest
+import yaml
+
+from repro.errors import ReproError
+from repro.results.reproduce import execute, is_done, plan, regenerate
+
+
+def test_plan_covers_the_claimed_rows():
+    runs, without = plan("cpu")
+    names = {r.name for r in runs}
+    for row in ("ppo", "rloo", "grpo", "gigpo-std", "gigpo-nostd", "prompting"):
+        for env in ("alfworld", "webshop"):
+            assert {f"gigpo-table1/qwen2.5-1.5b-instruct/{row}-{env}-seed{s}" for s in (0, 1, 2)} <= names
+    by_name = {r.name: r for r in runs}
+    for row in ("vanilla", "grpo", "length-penalty", "sgrpo"):
+        assert f"sgrpo-table1/qwen3-8b/{row}-suite-seed1" in names
+    for row in ("shortest-1", "all-1"):
+        suite = by_name[f"sgrpo-table2/qwen3-8b/{row}-suite-seed2"]
+        assert suite.model_from == f"sgrpo-table2/qwen3-8b/{row}-gsm8k-seed2"  # the same seed's training run
+    assert by_name["sgrpo-table1/qwen3-8b/sgrpo-gsm8k-seed0"].tables == ("sgrpo-table1", "sgrpo-table2")
+    # the learning study starts from one shared warm start, planned before everything that needs it
+    assert runs[0].name == "shared/maze-sft" and runs[0].seed is None
+    assert by_name["learning-maze/tiny-format-sft/grpo-maze-seed2"].model_from == "shared/maze-sft"
+    assert all(r.estimate_s for r in runs)
+    assert sum(r.estimate_s for r in runs) < 45 * 60  # the acceptance is < 60 min on this machine kind
+    assert "gigpo-table1/7b/grpo.yaml" in without
+    paper_runs, _ = plan("paper")
+    assert any(r.model == "Qwen2.5-7B-Instruct" and r.row == "gigpo-nostd" for r in paper_runs)
+    assert not any(r.name.startswith("shared/") for r in paper_runs)
+    only, _ = plan("cpu", only="learning-maze/grpo.yaml")
+    assert [r.name for r in only] == ["shared/maze-sft"] + [f"learning-maze/tiny-format-sft/grpo-maze-seed{s}"
+                                                            for s in (0, 1, 2)]
+    with pytest.raises(ReproError, match="unknown scale"):
+        plan("gpu")
+    with pytest.raises(ReproError, match="matches no row file"):
+        plan("cpu", only="nothing/*")
+
+
+def _write_rows(rows_dir: Path, files: dict[str, str]) -> None:
+    for name, text in files.items():
+        (rows_dir / name).parent.mkdir(parents=True, exist_ok=True)
+        (rows_dir / name).write_text(textwrap.dedent(text))
+
+
+def test_bad_row_files_are_one_line_errors(tmp_path):
+    _write_rows(tmp_path, {"t/a.yaml": """
+        table: learning-maze
+        row: grpo
+        model: tiny
+        seeds: [0]
+        scales: {cpu: {runs: [{command: train, config: benchmarks/learning/maze_grpo.yaml, model_from: nowhere}]}}
+        """})
+    with pytest.raises(ReproError, match="model_from 'nowhere' is neither"):
+        plan("cpu", tmp_path)
+    _write_rows(tmp_path, {"t/a.yaml": """
+        table: learning-maze
+        row: grpo
+        model: tiny
+        seeds: [0]
+        scales: {cpu: {runs: [{command: trian}]}}
+        """})
+    with pytest.raises(ReproError, match="command must be one of"):
+        plan("cpu", tmp_path)
+
+
+@pytest.mark.slow
+def test_small_reproduction_end_to_end(tmp_path, tiny_model_dir):
+    """Real subprocess runs: a 20-step maze SFT shared by a 1-iteration GRPO row, and a 1-iteration
+    S-GRPO row on GSM8K whose suite evaluates the exported model; then tables, plots, claims, resume."""
+    from repro.console import make_console
+
+    rows_dir, results_dir, tables_dir = tmp_path / "rows", tmp_path / "results", tmp_path / "tables"
+    _write_rows(rows_dir, {
+        "_shared.yaml": """
+            cpu:
+              maze-sft: {command: sft, config: benchmarks/learning/maze_sft.yaml, overrides: [steps=20, episodes=8]}
+            """,
+        "study/grpo.yaml": """
+            table: learning-maze
+            row: grpo
+            model: tiny-format-sft
+            seeds: [0, 1]
+            scales:
+              cpu:
+                runs:
+                  - {command: train, config: benchmarks/learning/maze_grpo.yaml, model_from: maze-sft,
+                     overrides: [iterations=1, eval_every=1, tasks_per_iteration=2, group_size=2, validation.episodes=4]}
+            """,
+        "sgrpo/sgrpo.yaml": """
+            tables: [sgrpo-table1, sgrpo-table2]
+            row: sgrpo
+            model: Qwen3-8B
+            seeds: [0]
+            scales:
+              cpu:
+                runs:
+                  - {id: train, command: train, config: benchmarks/sgrpo/cpu/gsm8k_sgrpo.yaml, overrides: [iterations=1, eval_every=1, validation.episodes=2]}
+                  - {command: suite, model_from: train, overrides: [model.device=cpu, model.num_threads=1, limit=1, samples=1, sampling.max_new_tokens=8]}
+            """,
+    })
+    runs, _ = plan("cpu", rows_dir)
+    console = make_console()
+    assert execute(console, runs, results_dir) == []
+    assert all(is_done(r, results_dir) for r in runs)
+
+    suite = results_dir / "sgrpo-table1/qwen3-8b/sgrpo-suite-seed0"
+    trained = results_dir / "sgrpo-table1/qwen3-8b/sgrpo-gsm8k-seed0" / "model"
+    assert (trained / "config.json").is_file()
+    for bench in ("gsm8k", "aime2024", "amc2023", "math500"):
+        assert yaml.safe_load((suite / bench / "config.yaml").read_text())["model"]["path"] == str(trained)
+        assert json.loads((suite / bench / "claim.json").read_text())["row"] == "sgrpo"
+    sft_model = results_dir / "shared/maze-sft/model"
+    grpo_run = results_dir / "learning-maze/tiny-format-sft/grpo-maze-seed1"
+    assert yaml.safe_load((grpo_run / "config.yaml").read_text())["model"]["path"] == str(sft_model)
+
+    command = "make reproduce-tables SCALE=cpu"
+    written = regenerate(console, runs, results_dir, tables_dir, "cpu", command)
+    names = sorted(p.name for p in written)
+    assert names == ["learning-maze-cpu-training_curves.png", "learning-maze-cpu.md",
+                     "sgrpo-table1-cpu-training_curves.png", "sgrpo-table1-cpu.md",
+                     "sgrpo-table2-cpu-training_curves.png", "sgrpo-table2-cpu.md"]
+    for table in ("learning-maze", "sgrpo-table1", "sgrpo-table2"):
+        text = (tables_dir / f"{table}-cpu.md").read_text()
+        assert f"Produced by: `{command}`" in text.splitlines()[2]
+    study = (tables_dir / "learning-maze-cpu.md").read_text()
+    assert "| GRPO | " in study and "(n=2)" in study
+    table2 = (tables_dir / "sgrpo-table2-cpu.md").read_text()
+    ours = [line for line in table2.splitlines() if line.startswith("| S-GRPO | ") and "(n=1)" in line]
+    assert len(ours) == 1 and ours[0].split(" | ")[1] == "tiny after sgrpo"  # the suite of the exported model
+    provenance = [line.split(" | ") for line in table2.splitlines() if line.startswith("| S-GRPO | ") and "CPU" in line]
+    assert sorted(p[1] for p in provenance) == ["aime2024", "amc2023", "gsm8k", "math500"]
+    assert {p[3] for p in provenance} == {"1"}  # steps: the training run's iterations behind the model
+
+    # a second invocation runs nothing: every log stays as it was
+    logs = {p: p.stat().st_mtime_ns for p in results_dir.rglob("*.log")}
+    assert execute(console, runs, results_dir) == []
+    assert {p: p.stat().st_mtime_ns for p in results_dir.rglob("*.log")} == logs
