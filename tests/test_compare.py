@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import shutil
 import statistics
 import subprocess
 import sys
@@ -272,3 +273,23 @@ def test_sgrpo_suite_is_one_row_with_a_column_per_benchmark(sgrpo_suite, table):
     assert shown[-2:] == ["gpqa_diamond_acc", "gpqa_diamond_tok"] and row.ours["gpqa_diamond_acc"] is None
     assert "overall_acc" not in shown  # Overall only when all five benchmarks ran
     assert "| Vanilla | tiny |" in render(cmp, "md")
+
+
+def test_schema_versions_are_written_and_checked(maze_runs, webshop_runs, tmp_path):
+    train_run = tmp_path / "train"
+    shutil.copytree(maze_runs / "maze-grpo-s0", train_run)
+    lines = read_jsonl(train_run / "metrics.jsonl")
+    assert lines and all(line["schema_version"] == 1 for line in lines)
+    load_run(train_run)
+    lines[-1]["schema_version"] = 2
+    (train_run / "metrics.jsonl").write_text("".join(json.dumps(line) + "\n" for line in lines))
+    with pytest.raises(ReproError, match=r"metrics.jsonl has schema_version 2; this repro reads \[1\]"):
+        load_run(train_run)
+
+    eval_run = tmp_path / "eval"
+    shutil.copytree(webshop_runs / "ws-oracle-s0", eval_run)
+    results = json.loads((eval_run / "results.json").read_text())
+    assert results["schema_version"] == 1
+    (eval_run / "results.json").write_text(json.dumps(results | {"schema_version": 7}))
+    with pytest.raises(ReproError, match=r"results.json has schema_version 7"):
+        load_run(eval_run)

@@ -5,10 +5,11 @@ real env and trainer) raise the training success rate well above where it starte
 Threshold: the success rate of an iteration is a mean over 64 episodes, so at p ≈ 0.2-0.5 its
 sampling std is ≤ 0.0625 and a 5-iteration window mean's ≤ 0.028; the difference of two windows
 then has std ≤ 0.04 when the policy does not change. MIN_RISE = 0.15 is over 3.5 of those stds,
-while the measured rise over 3 seeds (bench/learning.py) is far above it for both algorithms. A
+while the measured rise over 3 seeds (results/tables/learning-maze-cpu.md) is far above it for both algorithms. A
 run with lr = 1e-9 (no learning) stays below it (checked when the threshold was set).
 
-The 3-seed study of GiGPO vs GRPO vs RLOO is bench/learning.py; one seed per algorithm here.
+The 3-seed study of GiGPO vs GRPO vs RLOO is `make reproduce-tables ONLY='learning-maze/*'`; one seed
+per algorithm here.
 """
 
 from __future__ import annotations

@@ -12,7 +12,7 @@ import pytest
 import yaml
 
 from repro.errors import ReproError
-from repro.results.reproduce import execute, is_done, plan, regenerate
+from repro.results.reproduce import check_configs, execute, is_done, plan, regenerate
 
 
 def test_plan_covers_the_claimed_rows():
@@ -46,6 +46,13 @@ def test_plan_covers_the_claimed_rows():
         plan("cpu", only="nothing/*")
 
 
+@pytest.mark.parametrize("scale", ["cpu", "paper"])
+def test_every_planned_run_has_a_valid_config(scale, tmp_path):
+    runs, _ = plan(scale)
+    assert len(runs) > 20
+    check_configs(runs, tmp_path)  # raises ReproError naming the run on any bad key or value
+
+
 def _write_rows(rows_dir: Path, files: dict[str, str]) -> None:
     for name, text in files.items():
         (rows_dir / name).parent.mkdir(parents=True, exist_ok=True)
@@ -71,6 +78,15 @@ def test_bad_row_files_are_one_line_errors(tmp_path):
         """})
     with pytest.raises(ReproError, match="command must be one of"):
         plan("cpu", tmp_path)
+    _write_rows(tmp_path, {"t/a.yaml": """
+        table: learning-maze
+        row: scripted-random
+        model: scripted
+        seeds: [0]
+        scales: {cpu: {runs: [{command: eval, config: benchmarks/learning/maze_eval.yaml, overrides: [limt=4]}]}}
+        """})
+    with pytest.raises(ReproError, match=r"^learning-maze/scripted/scripted-random-maze-seed0: .*did you mean 'limit'"):
+        check_configs(plan("cpu", tmp_path)[0], tmp_path)
 
 
 @pytest.mark.slow
@@ -124,7 +140,8 @@ def test_small_reproduction_end_to_end(tmp_path, tiny_model_dir):
     assert yaml.safe_load((grpo_run / "config.yaml").read_text())["model"]["path"] == str(sft_model)
 
     command = "make reproduce-tables SCALE=cpu"
-    written = regenerate(console, runs, results_dir, tables_dir, "cpu", command)
+    written = regenerate(console, runs, results_dir, tables_dir, "cpu", command,
+                         notes={"learning-maze": "What the study's numbers are."})
     names = sorted(p.name for p in written)
     assert names == ["learning-maze-cpu-training_curves.png", "learning-maze-cpu.md",
                      "sgrpo-table1-cpu-training_curves.png", "sgrpo-table1-cpu.md",
@@ -133,6 +150,8 @@ def test_small_reproduction_end_to_end(tmp_path, tiny_model_dir):
         text = (tables_dir / f"{table}-cpu.md").read_text()
         assert f"Produced by: `{command}`" in text.splitlines()[2]
     study = (tables_dir / "learning-maze-cpu.md").read_text()
+    assert study.splitlines()[4] == "What the study's numbers are."
+    assert "What the study's" not in (tables_dir / "sgrpo-table1-cpu.md").read_text()  # one note per table
     assert "| GRPO | " in study and "(n=2)" in study
     table2 = (tables_dir / "sgrpo-table2-cpu.md").read_text()
     ours = [line for line in table2.splitlines() if line.startswith("| S-GRPO | ") and "(n=1)" in line]

@@ -133,6 +133,14 @@ def test_every_benchmark_config_validates():
     assert "ok:" in out.stderr and "iterations: 3" in out.stdout
 
 
+def test_validate_reads_every_kind_of_config():
+    for config, kind in (("learning/maze_eval.yaml", "eval"), ("learning/maze_sft.yaml", "sft"),
+                         ("gigpo/eval/webshop_prompting.yaml", "eval")):
+        out = repro("validate", str(ROOT / "benchmarks" / config))
+        assert out.returncode == 0, out.stderr
+        assert f"is a valid '{kind}' config" in out.stderr and f"command: {kind}" in out.stdout
+
+
 @pytest.mark.skipif(importlib.util.find_spec("tensorboard") is not None, reason="tensorboard is installed")
 def test_asking_for_a_missing_tracker_is_one_line(tmp_path, tiny_model_dir):
     out = repro(*train_args(tmp_path, "run", "iterations=1", "report_to=[tensorboard]", config="webshop_grpo"))

@@ -65,6 +65,10 @@ def validate_command(
         from repro.trainer.config import build_train_config
 
         cfg = build_train_config(None, None, config, list(overrides or []))
+    elif command == "sft":
+        from repro.trainer.sft import build_sft_config
+
+        cfg = build_sft_config(None, config, list(overrides or []))
     else:
         raise ReproError(f"config {config} is for '{command}', which this version cannot validate yet")
     typer.echo(config_to_yaml(cfg))

@@ -15,6 +15,7 @@ from repro.rollout.config import RolloutConfig
 
 @dataclass
 class EvalConfig:
+    command: str = "eval"  # as train/sft configs name theirs, so `repro validate` knows a file's kind
     env: Any = None  # the env's own config dataclass (``<EnvClass>.Config``), chosen by env.name
     model: ModelConfig = field(default_factory=ModelConfig)
     sampling: SamplingConfig = field(default_factory=SamplingConfig)

@@ -176,6 +176,18 @@ def _benchmark_result(env: str, results_path: Path) -> BenchmarkResult:
                            results["metrics"]["mean_tokens"]["value"], str(results_path))
 
 
+def suite_configs(suite: str, config_file: Optional[Path], overrides: list[str], suite_dir: Path) -> list[tuple[str, Any]]:
+    """(benchmark, its eval config) for every benchmark of the suite, each run into ``suite_dir/<benchmark>``."""
+    from repro.eval.config import build_eval_config
+
+    if suite not in SUITES:
+        raise ReproError(f"unknown suite '{suite}'; known: {', '.join(SUITES)}")
+    rest = [o for o in overrides if not o.startswith(("results_dir=", "run_name="))]
+    return [(env, build_eval_config(env, config_file, suite_defaults(samples, config_file, rest) + rest
+                                    + [f"results_dir={suite_dir}", f"run_name={env}"]))
+            for env, samples in SUITES[suite]]
+
+
 def run_suite(suite: str, config_file: Optional[Path], overrides: list[str]) -> Path:
     """Run every benchmark of the suite (one policy load), write ``<results_dir>/<run>/`` with
     one sub-run per benchmark plus table.md and suite.json; print the table."""
@@ -188,21 +200,16 @@ def run_suite(suite: str, config_file: Optional[Path], overrides: list[str]) -> 
     from repro.console import make_console
 
     from repro.envs import ENVS
-    from repro.eval.config import build_eval_config
     from repro.eval.math import run_math_eval
     from repro.policy import load_policy
 
-    if suite not in SUITES:
-        raise ReproError(f"unknown suite '{suite}'; known: {', '.join(SUITES)}")
     console = make_console()
     results_dir = peek_value("results_dir", config_file, overrides, default="results")
     run_name = peek_value("run_name", config_file, overrides) or f"suite-{suite}-{time.strftime('%Y%m%d-%H%M%S')}"
     suite_dir = Path(results_dir) / run_name
     rest = [o for o in overrides if not o.startswith(("results_dir=", "run_name="))]
     policy, results = None, []
-    for env, samples in SUITES[suite]:
-        cfg = build_eval_config(env, config_file, suite_defaults(samples, config_file, rest) + rest
-                                + [f"results_dir={suite_dir}", f"run_name={env}"])
+    for env, cfg in suite_configs(suite, config_file, overrides, suite_dir):
         try:  # a benchmark whose data is not here (GPQA Diamond is not shipped) is reported, not fatal
             ENVS.get(env)(cfg.env, cfg.data_dir).problems(cfg.split or cfg.env.split)
         except ReproError as e:

@@ -23,11 +23,12 @@ import yaml
 from repro.errors import ReproError
 from repro.io import atomic_write_json, read_jsonl
 from repro.paths import REPO_ROOT
+from repro.results.run_dir import METRICS_SCHEMA_VERSION, RESULTS_SCHEMA_VERSION
 from repro.results.tables import (OURS_ONLY, OURS_ONLY_NAME, Column, Comparison, ComparisonRow, PaperTable, Value,
                                   load_paper_table, paper_envs, row_label)
 
-RESULTS_SCHEMAS = {1}
-METRICS_SCHEMAS = {1}  # metrics.jsonl lines without "schema_version" are version 1
+RESULTS_SCHEMAS = {RESULTS_SCHEMA_VERSION}
+METRICS_SCHEMAS = {METRICS_SCHEMA_VERSION}  # metrics.jsonl lines without "schema_version" (before it) are version 1
 CLAIM_FILE = "claim.json"
 # Keys that differ between the seeds of one cell (or do not change what is computed).
 NOT_CELL_KEYS = ("seed", "sampling.seed", "run_name", "results_dir", "data_dir", "rollout.num_workers",

@@ -9,7 +9,8 @@ seeds, and per scale the runs: a ``repro train``, ``repro eval``, ``repro eval -
 ``repro sft`` config plus overrides, and a measured per-seed time. A run may start from another
 run's final weights (``model_from``): a shared warm start of ``benchmarks/tables/_shared.yaml``
 (one run, before every row) or an earlier run of the same row and seed (its ``id``), e.g. the
-S-GRPO suite evaluating the model a training run produced.
+S-GRPO suite evaluating the model a training run produced. ``benchmarks/tables/_notes.yaml`` says,
+per scale and table, what the table's numbers are; it heads the regenerated table.
 
 Runs whose results exist are skipped, so an interrupted reproduction resumes (training runs also
 resume from their last checkpoint). Runs go to ``results/reproduce/<scale>/<table>/...``.
@@ -33,6 +34,7 @@ from repro.paths import REPO_ROOT
 
 ROWS_DIR = REPO_ROOT / "benchmarks" / "tables"
 SHARED_FILE = "_shared.yaml"  # warm starts the rows name in model_from (not a row)
+NOTES_FILE = "_notes.yaml"  # what each table's numbers are, per scale (not a row)
 SHARED_DIR = "shared"
 SCALES = ("cpu", "paper")
 COMMANDS = {"train": ["train"], "eval": ["eval"], "suite": ["eval", "--suite", "sgrpo"], "sft": ["sft"]}
@@ -52,16 +54,40 @@ class PlannedRun:
     name: str  # run directory, relative to the scale's results root
     model_from: Optional[str] = None  # run directory whose <run>/model this run starts from
 
-    def argv(self, results_dir: Path) -> list[str]:
-        args = [sys.executable, "-m", "repro", *COMMANDS[self.command]]
-        if self.config:
-            args += ["--config", str(REPO_ROOT / self.config)]
-        args += list(self.overrides)
+    def all_overrides(self, results_dir: Path) -> list[str]:
+        """The row's overrides plus what the plan sets: start model, seed, run directory."""
+        args = list(self.overrides)
         if self.model_from:
             args.append(f"model.path={results_dir / self.model_from / 'model'}")
         if self.seed is not None:
             args.append(f"seed={self.seed}")
         return args + [f"run_name={self.name}", f"results_dir={results_dir}"]
+
+    def argv(self, results_dir: Path) -> list[str]:
+        config = ["--config", str(REPO_ROOT / self.config)] if self.config else []
+        return [sys.executable, "-m", "repro", *COMMANDS[self.command], *config, *self.all_overrides(results_dir)]
+
+    def check_config(self, results_dir: Path) -> None:
+        """Build the run's config as its command will (no model, no data), so a bad key in the last
+        row fails before the first run starts."""
+        config = REPO_ROOT / self.config if self.config else None
+        overrides = self.all_overrides(results_dir)
+        if self.command == "train":
+            from repro.trainer.config import build_train_config
+
+            build_train_config(None, None, config, overrides)
+        elif self.command == "eval":
+            from repro.eval.config import build_eval_config
+
+            build_eval_config(None, config, overrides)
+        elif self.command == "suite":
+            from repro.eval.suite import suite_configs
+
+            suite_configs("sgrpo", config, overrides, results_dir / self.name)
+        else:
+            from repro.trainer.sft import build_sft_config
+
+            build_sft_config(None, config, overrides)
 
     def result_dirs(self, results_dir: Path) -> list[Path]:
         """The run directories compare reads: a suite's one sub-run per benchmark, else the run."""
@@ -108,7 +134,7 @@ def plan(scale: str, rows_dir: Path = ROWS_DIR, only: Optional[str] = None) -> t
         raise ReproError(f"unknown scale '{scale}'; choose from {', '.join(SCALES)}")
     shared = _shared_runs(scale, rows_dir)
     runs, without, used = [], [], set()
-    paths = sorted(p for p in rows_dir.rglob("*.yaml") if p.name != SHARED_FILE)
+    paths = sorted(p for p in rows_dir.rglob("*.yaml") if p.name not in (SHARED_FILE, NOTES_FILE))
     if only:
         paths = [p for p in paths if fnmatch.fnmatch(str(p.relative_to(rows_dir)), only)]
         if not paths:
@@ -142,6 +168,14 @@ def plan(scale: str, rows_dir: Path = ROWS_DIR, only: Optional[str] = None) -> t
                 runs.append(PlannedRun(tables, row["row"], row["model"], run["command"], run.get("config"),
                                        tuple(run.get("overrides", [])), seed, run.get("estimate_s"), name, model_from))
     return [shared[s] for s in shared if s in used] + runs, without
+
+
+def check_configs(runs: list[PlannedRun], results_dir: Path) -> None:
+    for run in runs:
+        try:
+            run.check_config(results_dir)
+        except ReproError as e:
+            raise ReproError(f"{run.name}: {e}") from None
 
 
 def is_done(run: PlannedRun, results_dir: Path) -> bool:
@@ -198,9 +232,16 @@ def execute(console: Any, runs: list[PlannedRun], results_dir: Path) -> list[str
     return failed
 
 
+def table_notes(scale: str, rows_dir: Path = ROWS_DIR) -> dict[str, str]:
+    """Table -> the paragraph that says what its numbers at ``scale`` are (``_notes.yaml``)."""
+    path = rows_dir / NOTES_FILE
+    return (yaml.safe_load(path.read_text()) or {}).get(scale) or {} if path.is_file() else {}
+
+
 def regenerate(console: Any, runs: list[PlannedRun], results_dir: Path, tables_dir: Path, scale: str,
-               command: str) -> list[Path]:
-    """results/tables/<table>-<scale>.md and the plots, from every finished run of the plan."""
+               command: str, notes: Optional[dict[str, str]] = None) -> list[Path]:
+    """results/tables/<table>-<scale>.md and the plots, from every finished run of the plan; each
+    table headed by its note (``_notes.yaml`` unless ``notes`` is given)."""
     from repro.io import atomic_write_text
     from repro.results.compare import build_comparison, load_run
     from repro.results.plots import write_plots
@@ -216,6 +257,7 @@ def regenerate(console: Any, runs: list[PlannedRun], results_dir: Path, tables_d
         # the table reports each row's evaluation; the training curves come from every run
         reported = [run for name, run in done if name not in evaluated]
         comparison = build_comparison(reported, table if table in PAPER_TABLES else "none", command)
+        comparison.note = (table_notes(scale) if notes is None else notes).get(table, "")
         target = tables_dir / f"{table}-{scale}.md"
         atomic_write_text(target, render_markdown(comparison))
         written.append(target)
@@ -233,7 +275,7 @@ def main(argv: Optional[list[str]] = None) -> int:
     parser.add_argument("--results-dir", type=Path, default=REPO_ROOT / "results" / "reproduce")
     parser.add_argument("--tables-dir", type=Path, default=REPO_ROOT / "results" / "tables")
     parser.add_argument("--only", help="run only the row files matching this glob, e.g. 'learning-maze/*'")
-    parser.add_argument("--dry-run", action="store_true", help="print the plan and the time estimate only")
+    parser.add_argument("--dry-run", action="store_true", help="print the plan and the time estimate, check every run's config, run nothing")
     args = parser.parse_args(argv)
     console = make_console()
     try:
@@ -242,6 +284,7 @@ def main(argv: Optional[list[str]] = None) -> int:
         print_plan(console, runs, results_dir)
         if without:
             console.print(f"rows without a '{args.scale}' scale (not run): {', '.join(without)}")
+        check_configs(runs, results_dir)
         if args.dry_run:
             return 0
         started = time.perf_counter()

@@ -19,7 +19,8 @@ from repro.config.load import save_config
 from repro.io import atomic_write_json, atomic_write_jsonl
 from repro.paths import git_commit
 
-RESULTS_SCHEMA_VERSION = 1
+RESULTS_SCHEMA_VERSION = 1  # results.json
+METRICS_SCHEMA_VERSION = 1  # each metrics.jsonl line (training and SFT)
 
 
 def hardware() -> dict[str, Any]:

@@ -160,6 +160,7 @@ class Comparison:
     columns: tuple[Column, ...]  # the table's columns we have at least one value for
     rows: list[ComparisonRow]
     command: str = ""
+    note: str = ""  # what the numbers are (scale, model, budget), printed under the heading
 
     def blocks(self) -> list[str]:
         return list(dict.fromkeys(r.block for r in self.rows))
@@ -216,6 +217,8 @@ def render_markdown(cmp: Comparison) -> str:
     parts = [f"# {t.title}", ""]
     if cmp.command:
         parts += [f"Produced by: `{cmp.command}`", ""]
+    if cmp.note:
+        parts += [cmp.note, ""]
     if t.has_paper:
         parts += [f"Paper: {t.source}", "", f"Paper's numbers: {t.estimator}.", "",
                   f"{OURS_TEXT} (same metric as the paper's); Δ = ours − paper. The provenance of every cell is "
@@ -275,7 +278,7 @@ def render_csv(cmp: Comparison) -> str:
 
 def render_json(cmp: Comparison) -> str:
     body = {"table": cmp.table.name, "title": cmp.table.title, "source": cmp.table.source,
-            "command": cmp.command, "cells": comparison_records(cmp)}
+            "command": cmp.command, "note": cmp.note, "cells": comparison_records(cmp)}
     return json.dumps(body, indent=2, ensure_ascii=False) + "\n"
 
 

@@ -31,7 +31,7 @@ import torch
 
 from repro.errors import ReproError
 from repro.io import append_jsonl, atomic_write_jsonl, read_jsonl
-from repro.results.run_dir import RunDir
+from repro.results.run_dir import METRICS_SCHEMA_VERSION, RunDir
 from repro.trainer import metrics as M
 from repro.trainer.checkpoint import latest_checkpoint, load_checkpoint, save_checkpoint
 from repro.trainer.config import TrainConfig
@@ -307,7 +307,7 @@ class Trainer:
                         line.update(self.validate(pool, it))
                         line["timing"]["validation_s"] = time.perf_counter() - started
                     if main:
-                        append_jsonl(metrics_path, line)
+                        append_jsonl(metrics_path, {"schema_version": METRICS_SCHEMA_VERSION, **line})
                     trackers.log(line)
                     view.record(line)
                     if (cfg.save_every and it % cfg.save_every == 0) or it == cfg.iterations:

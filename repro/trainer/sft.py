@@ -305,7 +305,7 @@ def run_sft(cfg: SFTConfig, fresh: bool = False, show_progress: bool = True) -> 
     from repro.envs import ENVS
     from repro.io import atomic_write_jsonl
     from repro.policy import load_policy
-    from repro.results.run_dir import RunDir
+    from repro.results.run_dir import METRICS_SCHEMA_VERSION, RunDir
 
     env_cls = ENVS.get(cfg.env.name)
     run_dir = RunDir.create(cfg.results_dir, cfg.run_name or f"sft-{cfg.env.name}", cfg)
@@ -324,7 +324,7 @@ def run_sft(cfg: SFTConfig, fresh: bool = False, show_progress: bool = True) -> 
         bar = progress.add_task("sft", total=n_steps, loss="-")
 
         def on_step(step: int, loss: float, tokens: int) -> None:
-            lines.append({"step": step, "loss": loss, "reply_tokens": tokens})
+            lines.append({"schema_version": METRICS_SCHEMA_VERSION, "step": step, "loss": loss, "reply_tokens": tokens})
             progress.update(bar, advance=1, loss=f"{loss:.3f}")
 
         losses = train_rows(policy, rows, cfg, on_step)
