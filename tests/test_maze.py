@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import random
 
 import pytest
@@ -65,3 +66,21 @@ def test_expert_wins_with_the_shortest_path_and_random_mostly_does_not():
 
 def test_registered_as_agent_env():
     assert ENVS.entry("maze").meta["kind"] == "agent" and ENVS.get("maze") is MazeEnv
+
+
+def test_model_policy_eval_samples_with_the_runs_seed(tmp_path, tiny_model_dir):
+    """The seeds of one eval config are different draws (a table's n = 3 must be 3 samples), and one
+    seed is reproducible."""
+    from repro.eval.agent import run_agent_eval
+    from repro.eval.config import build_eval_config
+
+    def replies(seed: int, name: str) -> list[str]:
+        cfg = build_eval_config("maze", None, [
+            "policy=model", f"model.path={tiny_model_dir}", "model.num_threads=1", "rollout.num_workers=1", "limit=3",
+            "sampling.max_new_tokens=8", "env.max_steps=2", f"seed={seed}", f"results_dir={tmp_path}", f"run_name={name}"])
+        samples = (run_agent_eval(cfg) / "samples.jsonl").read_text()
+        return [step["reply"] for line in samples.splitlines() for step in json.loads(line)["trace"]]
+
+    first = replies(0, "a")
+    assert replies(0, "b") == first
+    assert replies(1, "c") != first

@@ -91,8 +91,9 @@ def test_bad_row_files_are_one_line_errors(tmp_path):
 
 @pytest.mark.slow
 def test_small_reproduction_end_to_end(tmp_path, tiny_model_dir):
-    """Real subprocess runs: a 20-step maze SFT shared by a 1-iteration GRPO row, and a 1-iteration
-    S-GRPO row on GSM8K whose suite evaluates the exported model; then tables, plots, claims, resume."""
+    """Real subprocess runs: a 20-step maze SFT shared by a 1-iteration GRPO row, a labelled scripted
+    eval row, and a 1-iteration S-GRPO row on GSM8K whose suite evaluates the exported model; then
+    tables, plots, claims, resume."""
     from repro.console import make_console
 
     rows_dir, results_dir, tables_dir = tmp_path / "rows", tmp_path / "results", tmp_path / "tables"
@@ -111,6 +112,14 @@ def test_small_reproduction_end_to_end(tmp_path, tiny_model_dir):
                 runs:
                   - {command: train, config: benchmarks/learning/maze_grpo.yaml, model_from: maze-sft,
                      overrides: [iterations=1, eval_every=1, tasks_per_iteration=2, group_size=2, validation.episodes=4]}
+            """,
+        "study/random.yaml": """
+            table: learning-maze
+            row: scripted-random
+            label: random actions (scripted)
+            model: scripted
+            seeds: [0]
+            scales: {cpu: {runs: [{command: eval, config: benchmarks/learning/maze_eval.yaml, overrides: [policy=random, limit=4]}]}}
             """,
         "sgrpo/sgrpo.yaml": """
             tables: [sgrpo-table1, sgrpo-table2]
@@ -153,6 +162,7 @@ def test_small_reproduction_end_to_end(tmp_path, tiny_model_dir):
     assert study.splitlines()[4] == "What the study's numbers are."
     assert "What the study's" not in (tables_dir / "sgrpo-table1-cpu.md").read_text()  # one note per table
     assert "| GRPO | " in study and "(n=2)" in study
+    assert "| random actions (scripted) | scripted | " in study  # the row file's label: no paper names the row
     table2 = (tables_dir / "sgrpo-table2-cpu.md").read_text()
     ours = [line for line in table2.splitlines() if line.startswith("| S-GRPO | ") and "(n=1)" in line]
     assert len(ours) == 1 and ours[0].split(" | ")[1] == "tiny after sgrpo"  # the suite of the exported model

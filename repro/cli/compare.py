@@ -9,11 +9,10 @@ import typer
 
 HELP = """Compare run directories with a paper table (ours, paper, Δ; mean ± std over seeds).
 
-RUN_DIR may be a run (results.json and/or metrics.jsonl) or a directory holding runs. Seeds of one
-config are aggregated; each cell lists model, steps, seeds, episodes, hardware, wall time, commit and
-config hash. Tables: gigpo-table1, sgrpo-table1, sgrpo-table2, or none: our runs alone, one column
-per (env, headline metric), no paper column (default: from the runs' envs; none when a run's env is
-in no paper table, e.g. maze).
+RUN_DIR is a run (results.json and/or metrics.jsonl) or a directory holding runs. The seeds of one config are aggregated; every cell lists model, steps, seeds, episodes, hardware, wall time, commit and config hash.
+
+Tables: gigpo-table1, sgrpo-table1, sgrpo-table2, or none (our runs alone: one column per env and headline metric, no paper column). Default: from the runs' envs, none when an env is in no paper table (e.g. maze).
+
 --plots also writes training-curve and GiGPO step-group-size PNGs beside the runs.
 """
 

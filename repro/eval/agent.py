@@ -7,6 +7,7 @@ env's ``summarize`` / ``breakdown_key`` hooks name the metrics and the per-bucke
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +21,7 @@ from repro.eval.config import EvalConfig
 from repro.results.run_dir import RunDir, default_run_name
 from repro.rollout import EnvPool, EpisodeRecord, collect_groups, run_scripted
 from repro.rollout.scripted import load_factory
+from repro.seeding import derive_seed
 
 
 def eval_tasks(env_cls: type, cfg: EvalConfig) -> tuple[str, list[tuple[Any, dict]]]:
@@ -65,7 +67,9 @@ def run_agent_eval(cfg: EvalConfig) -> Path:
 
                 policy = load_policy(cfg.model)
                 tasks = [task for task, _ in pairs]
-                episodes = collect_groups(pool, policy, tasks, cfg.samples, cfg.sampling, on_episode=advance).episodes
+                # the run's seed selects the sampling stream, as in math evals: seeds of one config differ
+                sampling = dataclasses.replace(cfg.sampling, seed=derive_seed(cfg.seed, cfg.sampling.seed))
+                episodes = collect_groups(pool, policy, tasks, cfg.samples, sampling, on_episode=advance).episodes
             else:
                 episodes = run_scripted(pool, cfg.policy, pairs, seed=cfg.seed, group_size=cfg.samples,
                                         on_episode=advance)
@@ -76,6 +80,8 @@ def run_agent_eval(cfg: EvalConfig) -> Path:
         "kind": "eval", "env": cfg.env.name, "policy": cfg.policy, "split": split,
         "model": cfg.model.path if cfg.policy == "model" else None,
         "tasks": len(pairs), "episodes_per_task": cfg.samples, "metrics": metrics,
+        "seeds": {"seed": cfg.seed, "sampling.seed": cfg.sampling.seed,
+                  "sampling_seed": "SeedSequence([seed, sampling.seed]) (model policy; scripted ones use seed)"},
         "env_provenance": env_cls(cfg.env, cfg.data_dir).provenance(),
     })
     console.print(breakdown_table(env_cls, episodes, metrics))

@@ -12,6 +12,7 @@ import numpy as np
 
 from repro.envs import ENVS
 from repro.envs.math import MathProblem, MathTask
+from repro.seeding import derive_seed
 from repro.envs.verify import VERDICTS, Check, VerifierPool, count_verdicts
 from repro.errors import ReproError
 from repro.eval.config import EvalConfig
@@ -22,7 +23,7 @@ from repro.results.stats import mean_and_stderr
 def batch_seed(run_seed: int, sampling_seed: int, batch_index: int) -> int:
     """Each generate() call gets its own seed, so a batch's samples do not depend on how many
     batches ran before it in this process."""
-    return int(np.random.SeedSequence([run_seed, sampling_seed, batch_index]).generate_state(1)[0])
+    return derive_seed(run_seed, sampling_seed, batch_index)
 
 
 def per_problem_metrics(problems: list[MathProblem], rows: list[dict[str, Any]]) -> dict[str, dict[str, float]]:

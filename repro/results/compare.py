@@ -76,6 +76,7 @@ class Run:
     commit: str
     cell_hash: str
     hardware: str
+    label: Optional[str] = None  # the row file's label for a row no paper has (claim.json)
 
 
 def cell_hash(config: dict[str, Any]) -> str:
@@ -219,7 +220,7 @@ def load_run(path: str | Path) -> Run:
         row=claim.get("row") or infer_row(config, is_train, is_math), model=model,
         paper_model=claim.get("model"), metrics=metrics, steps=steps, episodes=episodes, wall_s=float(wall),
         commit=short_commit(results.get("git_commit", "unfinished")), cell_hash=cell_hash(config),
-        hardware=hardware_label(hw) if hw else "unknown (run unfinished)",
+        hardware=hardware_label(hw) if hw else "unknown (run unfinished)", label=claim.get("label"),
     )
 
 
@@ -239,8 +240,9 @@ def expand_run_dirs(paths: Iterable[str | Path]) -> list[Path]:
     return list(dict.fromkeys(out))
 
 
-def write_claim(run_dir: Path, table: str, row: str, model: str) -> None:
-    atomic_write_json(run_dir / CLAIM_FILE, {"table": table, "row": row, "model": model})
+def write_claim(run_dir: Path, table: str, row: str, model: str, label: Optional[str] = None) -> None:
+    claim = {"table": table, "row": row, "model": model}
+    atomic_write_json(run_dir / CLAIM_FILE, claim | {"label": label} if label else claim)
 
 
 # -- aggregation -----------------------------------------------------------------------------------
@@ -342,7 +344,8 @@ def build_comparison(runs: list[Run], table_name: str, command: str = "") -> Com
         for row_id in row_ids:
             paper_row = paper_by_id.get(row_id)
             paper = dict(paper_row.cells) if paper_row else {}
-            label = paper_row.label if paper_row else row_label(row_id)
+            our_label = next((c.runs[0].label for k, c in ours_here.items() if k[1] == row_id and c.runs[0].label), None)
+            label = paper_row.label if paper_row else our_label or row_label(row_id)
             ran = [m for m in models if any(k[1] == row_id and k[2] == m for k in ours_here)]
             for model in ran or [""]:
                 mine = [c for k, c in ours_here.items() if k[1] == row_id and k[2] == model]

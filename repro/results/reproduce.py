@@ -4,13 +4,14 @@ scale, then regenerate ``results/tables/<table>-<scale>.md`` and the plots.
     python -m repro.results.reproduce [--scale cpu|paper] [--only GLOB] [--dry-run]
 
 A row file names its table (a paper table, or ``tables:`` for a row that two paper tables share,
-or a table of our own such as the CPU learning study), the row and the paper's model block, the
-seeds, and per scale the runs: a ``repro train``, ``repro eval``, ``repro eval --suite sgrpo`` or
-``repro sft`` config plus overrides, and a measured per-seed time. A run may start from another
-run's final weights (``model_from``): a shared warm start of ``benchmarks/tables/_shared.yaml``
-(one run, before every row) or an earlier run of the same row and seed (its ``id``), e.g. the
-S-GRPO suite evaluating the model a training run produced. ``benchmarks/tables/_notes.yaml`` says,
-per scale and table, what the table's numbers are; it heads the regenerated table.
+or a table of our own such as the CPU learning study), the row (with a ``label`` where no paper
+names it), the paper's model block, the seeds, and per scale the runs: a ``repro train``, ``repro
+eval``, ``repro eval --suite sgrpo`` or ``repro sft`` config plus overrides, and a measured per-seed
+time. A run may start from another run's final weights (``model_from``): a shared warm start of
+``benchmarks/tables/_shared.yaml`` (one run, before every row) or an earlier run of the same row
+and seed (its ``id``), e.g. the S-GRPO suite evaluating the model a training run produced.
+``benchmarks/tables/_notes.yaml`` says, per scale and table, what the table's numbers are; it heads
+the regenerated table.
 
 Runs whose results exist are skipped, so an interrupted reproduction resumes (training runs also
 resume from their last checkpoint). Runs go to ``results/reproduce/<scale>/<table>/...``.
@@ -53,6 +54,7 @@ class PlannedRun:
     estimate_s: Optional[float]
     name: str  # run directory, relative to the scale's results root
     model_from: Optional[str] = None  # run directory whose <run>/model this run starts from
+    label: Optional[str] = None  # how tables name a row no paper has (the row file's label)
 
     def all_overrides(self, results_dir: Path) -> list[str]:
         """The row's overrides plus what the plan sets: start model, seed, run directory."""
@@ -166,7 +168,8 @@ def plan(scale: str, rows_dir: Path = ROWS_DIR, only: Optional[str] = None) -> t
                 if run.get("id"):
                     by_id[run["id"]] = name
                 runs.append(PlannedRun(tables, row["row"], row["model"], run["command"], run.get("config"),
-                                       tuple(run.get("overrides", [])), seed, run.get("estimate_s"), name, model_from))
+                                       tuple(run.get("overrides", [])), seed, run.get("estimate_s"), name, model_from,
+                                       row.get("label")))
     return [shared[s] for s in shared if s in used] + runs, without
 
 
@@ -228,7 +231,7 @@ def execute(console: Any, runs: list[PlannedRun], results_dir: Path) -> list[str
     for r in runs:  # claims also for runs finished by an earlier, interrupted invocation
         if r.tables and is_done(r, results_dir):
             for path in r.result_dirs(results_dir):
-                write_claim(path, r.tables[0], r.row, r.model)
+                write_claim(path, r.tables[0], r.row, r.model, r.label)
     return failed
 
 

@@ -27,6 +27,7 @@ import numpy as np
 
 from repro.config.schema import SamplingConfig
 from repro.errors import ReproError
+from repro.seeding import derive_seed
 
 # sgrpo.md §2.4 (paper Fig. 2 caption and Algorithm 1), verbatim.
 INDUCER = "Time is limited, stop thinking and start answering.\n</think>\n\n"
@@ -112,10 +113,6 @@ class Thought:
         return self.end - self.start
 
 
-def seed_for(seed: int, purpose: int, index: int = 0) -> int:
-    return int(np.random.SeedSequence([seed, purpose, index]).generate_state(1)[0] >> 1)
-
-
 def end_of_think_id(tokenizer) -> int:
     from repro.policy.hf import single_token_id
 
@@ -196,7 +193,7 @@ def build_exits(policy: Any, problems: Sequence[Any], prompts: Sequence[list[int
     continuations, inducer_logprobs = [], []
     if exit_prompts:
         answer_sampling = dataclasses.replace(sampling, max_new_tokens=cfg.answer_max_tokens,
-                                              seed=seed_for(seed, _PHASE2))
+                                              seed=derive_seed(seed, _PHASE2, 0))
         continuations = policy.sample(exit_prompts, answer_sampling)
         # The inducer was forced, not sampled: its behaviour log-probs come from scoring.
         inducer_logprobs = policy.score([ep[:-len(inducer)] for ep in exit_prompts], [inducer] * len(exit_prompts),
@@ -226,8 +223,8 @@ def serial_rollout(policy: Any, problems: Sequence[Any], prompts: Sequence[list[
                    cfg: SerialConfig, seed: int) -> list[SerialGroup]:
     """Phase 1 (one full response per query) then phase 2 (m random exits each)."""
     cfg.validate()
-    full = policy.sample(list(prompts), dataclasses.replace(sampling, seed=seed_for(seed, _PHASE1)))
-    positions = [sample_exit_positions(t.tokens, cfg.exits, np.random.default_rng(seed_for(seed, _POSITIONS, i)))
+    full = policy.sample(list(prompts), dataclasses.replace(sampling, seed=derive_seed(seed, _PHASE1, 0)))
+    positions = [sample_exit_positions(t.tokens, cfg.exits, np.random.default_rng(derive_seed(seed, _POSITIONS, i)))
                  for i, t in enumerate(find_thoughts(policy, full))]
     return build_exits(policy, problems, prompts, full, positions, sampling, cfg, seed)
 

@@ -26,10 +26,10 @@ import os
 from dataclasses import dataclass
 from typing import Any, Sequence
 
-import numpy as np
 import torch
 
 from repro.errors import ReproError
+from repro.seeding import derive_seed
 
 
 @dataclass(frozen=True)
@@ -148,4 +148,4 @@ def global_group(local_group: int, dist: Dist) -> int:
 
 def rank_seed(seed: int, rank: int) -> int:
     """A per-rank sampling seed; rank 0 keeps ``seed`` so world size 1 draws what it always drew."""
-    return seed if rank == 0 else int(np.random.SeedSequence([seed, rank]).generate_state(1)[0] >> 1)
+    return seed if rank == 0 else derive_seed(seed, rank)

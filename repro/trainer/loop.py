@@ -32,6 +32,7 @@ import torch
 from repro.errors import ReproError
 from repro.io import append_jsonl, atomic_write_jsonl, read_jsonl
 from repro.results.run_dir import METRICS_SCHEMA_VERSION, RunDir
+from repro.seeding import derive_seed
 from repro.trainer import metrics as M
 from repro.trainer.checkpoint import latest_checkpoint, load_checkpoint, save_checkpoint
 from repro.trainer.config import TrainConfig
@@ -50,7 +51,7 @@ PURPOSES = {"tasks": 0, "sampling": 1, "shuffle": 2, "validation": 3}
 
 def iteration_seed(seed: int, iteration: int, purpose: str) -> int:
     """A 31-bit seed for one purpose of one iteration, independent of everything before it."""
-    return int(np.random.SeedSequence([seed, iteration, PURPOSES[purpose]]).generate_state(1)[0] >> 1)
+    return derive_seed(seed, iteration, PURPOSES[purpose])
 
 
 def run_name(cfg: TrainConfig) -> str:
