@@ -101,4 +101,6 @@ def summary_table(results: dict[str, Any], run_dir: str) -> Table:
             table.add_row(key, f"{final[key]:.4g}")
     table.add_row("run directory", run_dir)
     table.add_row("checkpoint", str(results.get("checkpoint")))
+    if results.get("model_dir"):
+        table.add_row("model (model.path=)", results["model_dir"])
     return table
