@@ -57,14 +57,12 @@ def curve_points(groups: list[Any], fractions: list[float]) -> dict[str, Any]:
 
 
 def plot_curve(curve: dict[str, Any], title: str, path: Path) -> None:
-    import io
-
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from repro.io import atomic_write_bytes
+    from repro.io import atomic_write_png
 
     points = [p for p in curve["points"] if p["accuracy"] is not None]
     fig, ax = plt.subplots(figsize=(6, 4))
@@ -82,10 +80,8 @@ def plot_curve(curve: dict[str, Any], title: str, path: Path) -> None:
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8)
     fig.tight_layout()
-    buffer = io.BytesIO()
-    fig.savefig(buffer, format="png", dpi=120)
+    atomic_write_png(path, fig, dpi=120)
     plt.close(fig)
-    atomic_write_bytes(path, buffer.getvalue())
 
 
 def run_exit_curve(cfg: Any, policy: Any = None) -> Path:

@@ -8,7 +8,7 @@ from typing import Any
 
 import numpy as np
 
-from repro.io import read_jsonl
+from repro.io import atomic_write_png, read_jsonl
 from repro.results.compare import HEADLINE_METRICS, Headline, Run
 from repro.results.tables import row_label
 
@@ -99,7 +99,7 @@ def plot_training_curves(runs: list[Run], out: Path) -> Path | None:
     # below the panels; bbox_inches="tight" grows the image to hold it, so no entry is clipped
     fig.legend(handles, labels, fontsize=9, loc="upper center", bbox_to_anchor=(0.5, 0.0),
                ncol=min(3, len(labels)), frameon=False)
-    fig.savefig(out, dpi=110, bbox_inches="tight")
+    atomic_write_png(out, fig, dpi=110, bbox_inches="tight")
     _close(fig)
     return out
 
@@ -141,7 +141,7 @@ def plot_step_group_sizes(runs: list[Run], out: Path) -> Path | None:
                     bbox_to_anchor=(1.02, 1.0))
     fig.suptitle("GiGPO anchor-state (step) group sizes over training (paper §5.5)", fontsize=11)
     fig.tight_layout()
-    fig.savefig(out, dpi=110, bbox_inches="tight")
+    atomic_write_png(out, fig, dpi=110, bbox_inches="tight")
     _close(fig)
     return out
 
