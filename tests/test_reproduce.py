@@ -12,6 +12,8 @@ import pytest
 import yaml
 
 from repro.errors import ReproError
+from repro.io import read_jsonl
+from repro.results.plots import curve_value
 from repro.results.reproduce import check_configs, execute, is_done, plan, regenerate
 
 
@@ -144,6 +146,10 @@ def test_small_reproduction_end_to_end(tmp_path, tiny_model_dir):
     for bench in ("gsm8k", "aime2024", "amc2023", "math500"):
         assert yaml.safe_load((suite / bench / "config.yaml").read_text())["model"]["path"] == str(trained)
         assert json.loads((suite / bench / "claim.json").read_text())["row"] == "sgrpo"
+    # the S-GRPO curves plot the full response (what the eval measures), not the rows' mix of full and exits
+    line = read_jsonl(results_dir / "sgrpo-table1/qwen3-8b/sgrpo-gsm8k-seed0/metrics.jsonl")[0]
+    assert curve_value(line, "mean_tokens") == line["full_tokens_mean"] != line["response_tokens"] / line["rows"]
+    assert curve_value(line, "accuracy") == line["full_accuracy"]
     sft_model = results_dir / "shared/maze-sft/model"
     grpo_run = results_dir / "learning-maze/tiny-format-sft/grpo-maze-seed1"
     assert yaml.safe_load((grpo_run / "config.yaml").read_text())["model"]["path"] == str(sft_model)

@@ -16,9 +16,16 @@ from repro.results.tables import row_label
 SIZE_BUCKETS = ((1, 1, "1"), (2, 5, "2-5"), (6, 9, "6-9"), (10, 49, "10-49"), (50, None, "≥50"))
 
 
+# math training lines (S-GRPO and its baselines): the full response is what the eval's metric
+# measures; their rows also hold the forced exits, so tokens per row would mix the two
+MATH_TRAINING_METRICS = {"accuracy": "full_accuracy", "mean_tokens": "full_tokens_mean"}
+
+
 def curve_value(line: dict[str, Any], metric: str) -> float | None:
     """A metric of one training iteration; mean_tokens of agent runs = tokens per generated turn."""
-    if metric == "mean_tokens" and "mean_tokens" not in line and line.get("rows"):
+    if MATH_TRAINING_METRICS.get(metric) in line:
+        metric = MATH_TRAINING_METRICS[metric]
+    elif metric == "mean_tokens" and "mean_tokens" not in line and line.get("rows"):
         return line["response_tokens"] / line["rows"]
     value = line.get(metric)
     return float(value["value"] if isinstance(value, dict) else value) if value is not None else None
