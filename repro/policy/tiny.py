@@ -49,9 +49,9 @@ RECIPE = {
     "architecture": "Qwen3ForCausalLM",
     "hidden_size": 64,
     "num_hidden_layers": 2,
-    "num_attention_heads": 4,
-    "num_key_value_heads": 2,
-    "head_dim": 16,
+    "num_attention_heads": 2,
+    "num_key_value_heads": 1,
+    "head_dim": 32,  # vLLM's CPU attention takes head sizes 32, 64, 80+; 2 x 32 keeps the 4 x 16 shapes
     "intermediate_size": 128,
     "max_position_embeddings": 8192,
     "rope_theta": 1_000_000.0,
