@@ -24,7 +24,7 @@ def test_same_recipe_builds_identical_files_and_weights(tmp_path, tiny_model_dir
 def test_architecture_and_vocab_follow_the_recipe(tiny_model_dir):
     config = json.loads((tiny_model_dir / "config.json").read_text())
     assert config["architectures"] == ["Qwen3ForCausalLM"]
-    assert (config["hidden_size"], config["num_hidden_layers"], config["num_key_value_heads"]) == (64, 2, 2)
+    assert (config["hidden_size"], config["num_hidden_layers"], config["num_attention_heads"], config["num_key_value_heads"], config["head_dim"]) == (64, 2, 2, 1, 32)
     assert config["vocab_size"] == tiny.RECIPE["vocab_size"]
     assert config["max_position_embeddings"] == 8192
 
