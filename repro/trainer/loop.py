@@ -348,10 +348,8 @@ class Trainer:
             with self.rollout_pool() as pool, make_view(cfg, run_name(cfg), start, main) as view:
                 self.view = view
                 for it in range(start + 1, cfg.iterations + 1):
-                    view.phase(it, "rollout")
-                    line = self.iteration(pool, it)
+                    line = self.iteration(pool, it)  # it and validate() tell the view their phases
                     if cfg.eval_every and it % cfg.eval_every == 0:
-                        view.phase(it, "validation", episodes=0)
                         started = time.perf_counter()
                         line.update(self.validate(pool, it))
                         line["timing"]["validation_s"] = time.perf_counter() - started

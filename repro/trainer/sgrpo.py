@@ -216,12 +216,14 @@ class MathTrainer(Trainer):
         the first ``validation.episodes`` problems of the env's evaluation split, one sample each."""
         from repro.envs.verify import Check
         from repro.io import atomic_write_jsonl
+        from repro.trainer.loop import TimedPolicy
 
         cfg = self.cfg
         split = cfg.validation.split or cfg.env.split
         problems = self.task_source.problems(split)[: cfg.validation.episodes]
         sampling = dataclasses.replace(cfg.validation.sampling, seed=iteration_seed(cfg.seed, it, "validation"))
-        generations = self.policy.sample(self._prompts(problems), sampling)
+        self.view.phase(it, "validation", episodes=0)
+        generations = TimedPolicy(self.policy, on_sample=self.view.sampled).sample(self._prompts(problems), sampling)
         verdicts = pool.check_all([Check(p.gold, g.text, p.answer_type) for p, g in zip(problems, generations)])
         atomic_write_jsonl(self.run_dir.path / "validation" / f"iter_{it:06d}.jsonl",
                            [{"problem_id": p.id, "response": g.text, "verdict": v.status}
