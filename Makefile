@@ -27,11 +27,14 @@ bench: setup
 
 # Regenerate results/tables/*.md and plots from our own runs (resumable: finished runs are kept).
 # SCALE=paper needs a GPU machine and the real checkpoints in local directories;
-# ONLY=GLOB runs only the matching row files (e.g. ONLY='learning-maze/*'), then regenerates every table.
+# ONLY=GLOB runs only the matching row files (e.g. ONLY='learning-maze/*') and merges their rows into the
+# existing tables (rows it did not run keep their cells and provenance); no target deletes a committed table.
 SCALE ?= cpu
 ONLY  ?=
 reproduce-tables: setup
 	$(BIN)/python -m repro.results.reproduce --scale $(SCALE) $(if $(ONLY),--only "$(ONLY)")
 
+# Everything generated, except results/tables/ (the committed tables and their run records).
 clean:
-	rm -rf $(VENV) results/*/ .pytest_cache
+	rm -rf $(VENV) .pytest_cache
+	[ ! -d results ] || find results -mindepth 1 -maxdepth 1 ! -name tables -exec rm -rf {} +

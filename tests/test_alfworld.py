@@ -168,15 +168,16 @@ def test_eval_cli_writes_results_and_traces(tmp_path, seen_ids):
     out = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
     assert out.returncode == 0, out.stderr
     results = json.loads((tmp_path / "r" / "results.json").read_text())
-    m = results["metrics"]
-    assert results["policy"] == "random" and results["episodes_per_task"] == 2 and m["episodes"] == 4
+    m = {name: metric["value"] for name, metric in results["metrics"].items()}
+    assert results["policy"] == "random" and results["counts"]["episodes_per_task"] == 2
+    assert results["counts"]["episodes"] == 4 and results["sampling"] is None  # scripted: no sampling
     assert m["mean_steps"] <= 4 and m["invalid_action_rate"] == 0.0 and "success_rate" in m
     samples = [json.loads(line) for line in (tmp_path / "r" / "samples.jsonl").read_text().splitlines()]
     assert [s["task"] for s in samples] == [seen_ids[0]] * 2 + [seen_ids[1]] * 2
     for s in samples:
         assert s["steps"] == len(s["trace"]) and s["trace"][0]["observation"].startswith("-= Welcome")
         assert all(t["action"] in t["admissible_actions"] for t in s["trace"])
-    assert "success by AlfworldEnv bucket" in out.stderr
+    assert "success by AlfworldEnv bucket" in out.stdout
 
 
 def test_eval_cli_rejects_bad_input(tmp_path):

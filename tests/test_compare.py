@@ -128,7 +128,7 @@ def test_table_from_real_webshop_runs(webshop_runs):
     mine = [r for r in cmp.rows if r.our_model]
     assert len(mine) == 1 and mine[0].block == "Qwen2.5-7B-Instruct" and mine[0].row_id == "prompting"
     results = [json.loads((p.path / "results.json").read_text()) for p in runs]
-    expected = sum(r["metrics"]["success_rate"] for r in results) / 2 * 100
+    expected = sum(r["metrics"]["success_rate"]["value"] for r in results) / 2 * 100
     assert mine[0].ours["webshop_succ"].mean == pytest.approx(expected)
     assert mine[0].ours["webshop_succ"].n == 2
     assert mine[0].paper["webshop_succ"].mean == pytest.approx(7.8)
@@ -141,6 +141,10 @@ def test_table_from_real_webshop_runs(webshop_runs):
     cell = next(r for r in records if r["row"] == "prompting" and r["column"] == "webshop_succ"
                 and r["our_model"] == "scripted")
     assert cell["seeds"] == [0, 1] and cell["episodes"] == 3 and cell["config_hash"] == runs[0].cell_hash
+    # the hash a table shows is each seed's results.json config_sha256, and it says so
+    shas = [r["provenance"]["config_sha256"] for r in sorted(results, key=lambda r: r["seeds"]["seed"])]
+    assert cell["config_sha256"] == shas
+    assert "results.json config_sha256 (per seed)" in md and f"{shas[0][:8]} {shas[1][:8]}" in md
     assert "prompting" in render(cmp, "csv")
 
 
@@ -148,7 +152,7 @@ def test_math_run_fills_the_sgrpo_columns(math_run):
     run = load_run(math_run)
     assert run.kind == "eval" and run.row == "vanilla" and run.episodes == 2
     results = json.loads((math_run / "results.json").read_text())
-    assert results["config_sha256"] and results["elapsed_s"] > 0
+    assert results["provenance"]["config_sha256"] and results["provenance"]["elapsed_s"] > 0
     cmp = build_comparison([run], "sgrpo-table1")
     row = next(r for r in cmp.rows if r.our_model == "tiny")
     assert row.block == "DeepSeek-R1-Distill-Qwen-7B"  # no block named like the model: the first one
@@ -225,54 +229,79 @@ def test_cli_compare_of_maze_runs_defaults_to_ours_only_and_plots(maze_runs):
     result = CliRunner().invoke(app, ["compare", str(maze_runs), "--plots"])
     assert result.exit_code == 0, result.output
     assert (maze_runs / "compare-ours.md").read_text().startswith("# Our runs without a paper table")
-    assert "GiGPO w/o std" in result.output and "(paper)" not in result.output
-    assert (maze_runs / "training_curves.png").stat().st_size > 10_000
-    assert (maze_runs / "step_group_sizes.png").stat().st_size > 10_000
+    assert "GiGPO w/o std" in result.output and "Δ" not in result.output  # no paper, no paper or Δ column
+    assert (maze_runs / "compare-ours-training_curves.png").stat().st_size > 10_000
+    assert (maze_runs / "compare-ours-step_group_sizes.png").stat().st_size > 10_000
 
 
-def test_plot_labels_are_short_and_only_as_long_as_needed(maze_runs):
-    from repro.results.plots import training_groups
+def test_plots_go_beside_out_one_set_per_compare(maze_runs, tmp_path):
+    for name in ("a", "b"):
+        result = CliRunner().invoke(app, ["compare", str(maze_runs), "--plots", "--out", str(tmp_path / name / "t.md")])
+        assert result.exit_code == 0, result.output
+    for name in ("a", "b"):
+        assert sorted(p.name for p in (tmp_path / name).iterdir()) == [
+            "t-step_group_sizes.png", "t-training_curves.png", "t.md"]
+    assert not list(maze_runs.parent.glob("*.png")) and not (Path("results") / "training_curves.png").exists()
+
+
+def test_training_curves_show_the_validation_points(maze_runs):
+    from repro.results.plots import training_curves
 
     runs = [load_run(p) for p in expand_run_dirs([maze_runs])]
-    groups = training_groups(runs)
-    assert {label: len(g) for label, g in groups.items()} == {"GiGPO w/o std · maze": 2, "GRPO · maze": 2}
-    other_model = [dataclasses.replace(r, model="/ckpt/other-model") for r in runs if r.row == "grpo"]
-    assert set(training_groups(runs + other_model)) == {
-        "GiGPO w/o std · maze · model", "GRPO · maze · model", "GRPO · maze · other-model"}
-    other_config = [dataclasses.replace(r, cell_hash="abcdef123456") for r in runs if r.row == "grpo"]
-    grpo_hash = next(r.cell_hash for r in runs if r.row == "grpo")
-    assert set(training_groups(runs + other_config)) == {
-        "GiGPO w/o std · maze", f"GRPO · maze [{grpo_hash[:6]}]", "GRPO · maze [abcdef]"}
+    (success, curves), *_ = training_curves(runs)
+    assert success.metric == "success_rate" and [c.label for c in curves] == ["GRPO · maze", "GiGPO w/o std · maze"]
+    for curve in curves:
+        algo = "grpo" if curve.label.startswith("GRPO") else "gigpo"
+        rates = [[line["val_success_rate"] for line in read_jsonl(maze_runs / f"maze-{algo}-s{seed}" / "metrics.jsonl")]
+                 for seed in (0, 1)]
+        x, mean, std = curve.validation
+        assert x.tolist() == [1, 2] and mean.tolist() == pytest.approx(np.mean(rates, axis=0).tolist())
+        assert std.tolist() == pytest.approx(np.std(rates, axis=0, ddof=1).tolist())
 
 
-def test_seed_band_is_clipped_to_the_metric_range():
-    from repro.results.plots import clipped_band
+def test_compare_skips_unusable_runs_with_one_warning_each(webshop_runs, maze_runs, tmp_path):
+    root = tmp_path / "runs"
+    shutil.copytree(webshop_runs / "ws-oracle-s0", root / "ws")
+    unfinished = root / "unfinished"  # a training run still going: config and metrics, no results.json
+    unfinished.mkdir()
+    shutil.copy(maze_runs / "maze-grpo-s0" / "config.yaml", unfinished / "config.yaml")
+    shutil.copy(maze_runs / "maze-grpo-s0" / "metrics.jsonl", unfinished / "metrics.jsonl")
+    old = root / "old"
+    shutil.copytree(webshop_runs / "ws-oracle-s1", old)
+    (old / "results.json").write_text(json.dumps({"schema_version": 1, "metrics": {"success_rate": 1.0}}))
+    proc = subprocess.run([sys.executable, "-m", "repro", "compare", str(root), "--paper", "gigpo-table1",
+                           "--out", str(tmp_path / "t.md")], capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr
+    warnings = proc.stderr.strip().splitlines()
+    assert len(warnings) == 2 and all(w.startswith("warning: skipped: ") for w in warnings)
+    assert any("unfinished" in w and "no results.json" in w for w in warnings)
+    assert any("schema_version 1" in w for w in warnings)
+    assert "(n=1)" in (tmp_path / "t.md").read_text()
 
-    headline = {h.metric: h for h in HEADLINE_METRICS}
-    mean, std = np.array([0.1, 0.5, 0.95]), np.array([0.3, 0.1, 0.2])
-    low, high = clipped_band(mean, std, headline["success_rate"])
-    assert low.tolist() == pytest.approx([0.0, 0.4, 0.75]) and high.tolist() == pytest.approx([0.4, 0.6, 1.0])
-    low, high = clipped_band(np.array([90.0, 5.0]), np.array([20.0, 10.0]), headline["score"])
-    assert low.tolist() == [70.0, 0.0] and high.tolist() == [100.0, 15.0]
-    low, high = clipped_band(np.array([3.0]), np.array([5.0]), headline["mean_tokens"])
-    assert low.tolist() == [0.0] and high.tolist() == [8.0]  # tokens: no upper bound
 
+def test_paper_model_chooses_the_block_and_the_terminal_table_has_separate_columns(webshop_runs):
+    from rich.console import Console
 
-@pytest.mark.parametrize("table", ["sgrpo-table1", "sgrpo-table2"])
-def test_sgrpo_suite_is_one_row_with_a_column_per_benchmark(sgrpo_suite, table):
-    runs = [load_run(p) for p in expand_run_dirs([sgrpo_suite])]
-    assert sorted(r.env for r in runs) == ["aime2024", "amc2023", "gsm8k", "math500"]  # GPQA-D: data not shipped
-    cmp = build_comparison(runs, table)
-    (row,) = [r for r in cmp.rows if r.our_model]
-    assert row.row_id == "vanilla" and row.label == "Vanilla"  # table 2 has no Vanilla row: the papers' label
-    for env in ("gsm8k", "aime2024", "amc2023", "math500"):
-        metrics = json.loads((sgrpo_suite / env / "results.json").read_text())["metrics"]
-        assert row.ours[f"{env}_acc"].mean == pytest.approx(100 * metrics["accuracy"]["value"])
-        assert row.ours[f"{env}_tok"].mean == pytest.approx(metrics["mean_tokens"]["value"])
-    shown = [c.id for c in cmp.columns]
-    assert shown[-2:] == ["gpqa_diamond_acc", "gpqa_diamond_tok"] and row.ours["gpqa_diamond_acc"] is None
-    assert "overall_acc" not in shown  # Overall only when all five benchmarks ran
-    assert "| Vanilla | tiny |" in render(cmp, "md")
+    from repro.results.tables import rich_tables
+
+    runs = [load_run(p) for p in expand_run_dirs([webshop_runs])]
+    cmp = build_comparison(runs, "gigpo-table1", paper_model="Qwen2.5-1.5B-Instruct")
+    assert {r.block for r in cmp.rows if r.our_model} == {"Qwen2.5-1.5B-Instruct"}
+    with pytest.raises(ReproError, match="did you mean 'Qwen2.5-7B-Instruct'"):
+        build_comparison(runs, "gigpo-table1", paper_model="Qwen2.5-7b-Instruct")
+    console = Console(width=80, record=True)
+    for table in rich_tables(cmp)[:1]:
+        console.print(table)
+    text = console.export_text()
+    assert "…" not in text and all(len(line) <= 80 for line in text.splitlines())
+    header = next(line for line in text.splitlines() if "ours" in line)
+    assert header.index("ours") < header.index("paper") < header.index("Δ")
+    row = next(r for r in cmp.rows if r.our_model)
+    line = next(line for line in text.splitlines() if "WebShop Succ." in line)
+    cells = [c.strip() for c in line.split("│") if c.strip()]
+    # ours, the paper's value and the difference on one line, each in its own column
+    assert cells[-3:] == [row.ours["webshop_succ"].text(1), f"{row.paper['webshop_succ'].mean:.1f}",
+                          f"{row.diff('webshop_succ'):+,.1f}"]
 
 
 def test_schema_versions_are_written_and_checked(maze_runs, webshop_runs, tmp_path):
@@ -280,6 +309,7 @@ def test_schema_versions_are_written_and_checked(maze_runs, webshop_runs, tmp_pa
     shutil.copytree(maze_runs / "maze-grpo-s0", train_run)
     lines = read_jsonl(train_run / "metrics.jsonl")
     assert lines and all(line["schema_version"] == 1 for line in lines)
+    assert json.loads((train_run / "results.json").read_text())["schema_version"] == 2
     load_run(train_run)
     lines[-1]["schema_version"] = 2
     (train_run / "metrics.jsonl").write_text("".join(json.dumps(line) + "\n" for line in lines))
@@ -289,7 +319,27 @@ def test_schema_versions_are_written_and_checked(maze_runs, webshop_runs, tmp_pa
     eval_run = tmp_path / "eval"
     shutil.copytree(webshop_runs / "ws-oracle-s0", eval_run)
     results = json.loads((eval_run / "results.json").read_text())
-    assert results["schema_version"] == 1
+    assert results["schema_version"] == 2
     (eval_run / "results.json").write_text(json.dumps(results | {"schema_version": 7}))
-    with pytest.raises(ReproError, match=r"results.json has schema_version 7"):
+    with pytest.raises(ReproError, match=r"results.json has schema_version 7; this repro reads \[2\]"):
         load_run(eval_run)
+
+
+def test_every_run_kind_writes_the_one_results_schema(maze_runs, webshop_runs, math_run):
+    """train, agent eval and math eval: the same typed fields, metrics as {value, stderr}."""
+    from repro.results.schema import read_results
+
+    for path in (maze_runs / "maze-gigpo-s0", webshop_runs / "ws-oracle-s0", math_run):
+        results = read_results(path)
+        assert results.kind in ("train", "eval") and results.env and results.metrics
+        assert all(isinstance(m.value, float) for m in results.metrics.values())
+        assert results.provenance.git_commit and results.provenance.config_sha256 and results.provenance.hardware
+        assert results.counts.get("episodes") or results.counts.get("responses")
+        assert results.seeds["seed"] in (0, 1)
+    trained = read_results(maze_runs / "maze-gigpo-s0")
+    val = read_jsonl(maze_runs / "maze-gigpo-s0" / "metrics.jsonl")[-1]
+    assert trained.metrics["success_rate"].value == val["val_success_rate"]
+    assert trained.metrics["success_rate"].stderr == pytest.approx(val["val_stderr"]["success_rate"])
+    assert trained.model.sha256 and trained.sampling["temperature"] == 1.0 and trained.counts["episodes"] == 32
+    assert read_results(math_run).model.sha256 and read_results(math_run).metrics["accuracy"].stderr is not None
+    assert read_results(webshop_runs / "ws-oracle-s0").model.path is None  # a scripted policy has no weights

@@ -24,14 +24,14 @@ def _repro(*args, env=None):
 
 def _check_run(results_path, env, n_problems, samples):
     results = json.loads(results_path.read_text())
-    assert results["env"] == env and results["n_problems"] == n_problems
-    assert results["samples_per_problem"] == samples
+    assert results["env"] == env and results["counts"]["problems"] == n_problems
+    assert results["counts"]["samples_per_problem"] == samples
     assert 0.0 <= results["metrics"]["accuracy"]["value"] <= 1.0
     assert 0 < results["metrics"]["mean_tokens"]["value"] <= 12
     assert "stderr" in results["metrics"]["accuracy"]
     counts = results["counts"]
     assert sum(counts[k] for k in ("correct", "wrong", "unparsed", "timed_out", "error")) == n_problems * samples
-    assert len(results["model"]["sha256"]) == 64 and results["git_commit"] and results["hardware"]
+    assert len(results["model"]["sha256"]) == 64 and results["provenance"]["git_commit"] and results["provenance"]["hardware"]
     rows = read_jsonl(results_path.parent / "samples.jsonl")
     assert len(rows) == n_problems * samples
     assert {"problem_id", "prompt", "response", "extracted_answer", "verdict", "generated_tokens"} <= set(rows[0])
@@ -71,9 +71,9 @@ def test_metrics_average_within_a_problem_first():
             for v, t in (("correct", 10), ("wrong", 20), ("correct", 30), ("unparsed", 40))]
     rows += [{"problem_id": "p2", "verdict": "timed_out", "generated_tokens": 100}]
     metrics = per_problem_metrics(problems, rows)
-    assert metrics["accuracy"]["value"] == pytest.approx(0.25)  # (2/4 + 0/1) / 2
-    assert metrics["accuracy"]["stderr"] == pytest.approx(0.25)
-    assert metrics["mean_tokens"]["value"] == pytest.approx((25 + 100) / 2)
+    assert metrics["accuracy"].value == pytest.approx(0.25)  # (2/4 + 0/1) / 2
+    assert metrics["accuracy"].stderr == pytest.approx(0.25)
+    assert metrics["mean_tokens"].value == pytest.approx((25 + 100) / 2)
 
 
 @pytest.mark.parametrize("args, env, message", [

@@ -91,6 +91,26 @@ def test_bad_row_files_are_one_line_errors(tmp_path):
         check_configs(plan("cpu", tmp_path)[0], tmp_path)
 
 
+SCRIPTED_ROWS = {
+    "study/random.yaml": """
+        table: learning-maze
+        row: scripted-random
+        label: random actions (scripted)
+        model: scripted
+        seeds: [0]
+        scales: {cpu: {runs: [{command: eval, config: benchmarks/learning/maze_eval.yaml, overrides: [policy=random, limit=4]}]}}
+        """,
+    "study/expert.yaml": """
+        table: learning-maze
+        row: scripted-expert
+        label: follow the hint (scripted)
+        model: scripted
+        seeds: [0]
+        scales: {cpu: {runs: [{command: eval, config: benchmarks/learning/maze_eval.yaml, overrides: [policy=expert, limit=4]}]}}
+        """,
+}
+
+
 @pytest.mark.slow
 def test_small_reproduction_end_to_end(tmp_path, tiny_model_dir):
     """Real subprocess runs: a 20-step maze SFT shared by a 1-iteration GRPO row, a labelled scripted
@@ -115,14 +135,7 @@ def test_small_reproduction_end_to_end(tmp_path, tiny_model_dir):
                   - {command: train, config: benchmarks/learning/maze_grpo.yaml, model_from: maze-sft,
                      overrides: [iterations=1, eval_every=1, tasks_per_iteration=2, group_size=2, validation.episodes=4]}
             """,
-        "study/random.yaml": """
-            table: learning-maze
-            row: scripted-random
-            label: random actions (scripted)
-            model: scripted
-            seeds: [0]
-            scales: {cpu: {runs: [{command: eval, config: benchmarks/learning/maze_eval.yaml, overrides: [policy=random, limit=4]}]}}
-            """,
+        "study/random.yaml": SCRIPTED_ROWS["study/random.yaml"],
         "sgrpo/sgrpo.yaml": """
             tables: [sgrpo-table1, sgrpo-table2]
             row: sgrpo
@@ -180,3 +193,65 @@ def test_small_reproduction_end_to_end(tmp_path, tiny_model_dir):
     logs = {p: p.stat().st_mtime_ns for p in results_dir.rglob("*.log")}
     assert execute(console, runs, results_dir) == []
     assert {p: p.stat().st_mtime_ns for p in results_dir.rglob("*.log")} == logs
+
+
+def _lines_of(text: str, label: str) -> list[str]:
+    return [line for line in text.splitlines() if line.startswith(f"| {label} |")]
+
+
+def test_a_partial_reproduction_merges_into_the_tables_and_keeps_the_other_rows(tmp_path):
+    """`make reproduce-tables ONLY=...` on a fresh clone (the committed tables, none of their runs):
+    the rows it ran are replaced, the others keep their cells and provenance; a table without a
+    record of its runs is left alone rather than cut down to the rows that ran."""
+    from repro.console import make_console
+
+    console = make_console()
+    rows_dir, tables_dir = tmp_path / "rows", tmp_path / "tables"
+    _write_rows(rows_dir, SCRIPTED_ROWS)
+    everything, _ = plan("cpu", rows_dir)
+    first = tmp_path / "first"
+    assert execute(console, everything, first) == []
+    regenerate(console, everything, first, tables_dir, "cpu", "make reproduce-tables SCALE=cpu")
+    table = tables_dir / "learning-maze-cpu.md"
+    before = table.read_text()
+    assert len(_lines_of(before, "follow the hint (scripted)")) == 2  # its cell and its provenance
+    assert (tables_dir / "learning-maze-cpu.runs.json").is_file()
+
+    # a fresh clone runs one row only: that row is replaced, the other kept as it was
+    clone = tmp_path / "clone"
+    only, _ = plan("cpu", rows_dir, only="study/random*")
+    assert execute(console, only, clone) == []
+    regenerate(console, everything, clone, tables_dir, "cpu", "make reproduce-tables SCALE=cpu",
+               tables={"learning-maze"})
+    after = table.read_text()
+    assert _lines_of(after, "follow the hint (scripted)") == _lines_of(before, "follow the hint (scripted)")
+    assert len(_lines_of(after, "random actions (scripted)")) == 2
+    record = json.loads((tables_dir / "learning-maze-cpu.runs.json").read_text())["runs"]
+    random_run, expert_run = "learning-maze/scripted/scripted-random-maze-seed0", "learning-maze/scripted/scripted-expert-maze-seed0"
+    assert sorted(record) == [expert_run, random_run]
+    sha = {name: json.loads((root / name / "results.json").read_text())["provenance"]["config_sha256"]
+           for root, name in ((clone, random_run), (first, expert_run))}
+    assert {name: record[name]["config_sha256"] for name in record} == sha  # the new random run, the old expert run
+
+    # without the record a partial run cannot know the other rows' cells: the table stays as it is
+    (tables_dir / "learning-maze-cpu.runs.json").unlink()
+    again = tmp_path / "again"
+    assert execute(console, only, again) == []
+    regenerate(console, everything, again, tables_dir, "cpu", "make reproduce-tables SCALE=cpu",
+               tables={"learning-maze"})
+    assert table.read_text() == after
+
+
+def test_make_clean_leaves_the_committed_tables(tmp_path):
+    import shutil
+    import subprocess
+
+    shutil.copy(Path(__file__).resolve().parents[1] / "Makefile", tmp_path / "Makefile")
+    for path in ("results/tables/t-cpu.md", "results/tables/t-cpu.runs.json", "results/run/results.json",
+                 "results/reproduce/cpu/x.log", ".venv/bin/repro"):
+        (tmp_path / path).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / path).write_text("x")
+    done = subprocess.run(["make", "clean"], cwd=tmp_path, capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    kept = sorted(str(p.relative_to(tmp_path)) for p in tmp_path.rglob("*") if p.is_file())
+    assert kept == ["Makefile", "results/tables/t-cpu.md", "results/tables/t-cpu.runs.json"]

@@ -32,8 +32,8 @@ def test_suite_sgrpo_tiny_prints_the_table1_layout(tiny_model_dir, tmp_path):
     assert by_env["gpqa_diamond"]["status"].startswith("not run: data missing")
     for env, samples in SGRPO_BENCHMARKS[:4]:  # the paper's per-benchmark sample counts, 5 problems each
         results = json.loads((suite_dir / env / "results.json").read_text())
-        assert by_env[env]["status"] == "ok" and results["samples_per_problem"] == samples == by_env[env]["samples"]
-        assert results["n_problems"] == 5 and results["sampling"]["temperature"] == 0.6
+        assert by_env[env]["status"] == "ok" and results["counts"]["samples_per_problem"] == samples == by_env[env]["samples"]
+        assert results["counts"]["problems"] == 5 and results["sampling"]["temperature"] == 0.6
         assert results["sampling"]["top_p"] == 0.95 and results["sampling"]["max_new_tokens"] == 6
         assert by_env[env]["mean_tokens"] == results["metrics"]["mean_tokens"]["value"] <= 6
     table = (suite_dir / "table.md").read_text().splitlines()
@@ -96,7 +96,20 @@ def test_exit_curve_writes_json_and_png(tiny_model_dir, tmp_path):
     assert (run / "exit_curve.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     rows = [json.loads(line) for line in (run / "samples.jsonl").read_text().splitlines()]
     assert len(rows) == 6 * 11  # 10 forced exits + the full response each
-    assert json.loads((run / "results.json").read_text())["kind"] == "exit_curve"
+    results = json.loads((run / "results.json").read_text())
+    assert results["kind"] == "exit_curve" and results["details"]["exit_curve"]["points"] == curve["points"]
+    assert results["metrics"]["full_accuracy"]["value"] == curve["full"]["accuracy"]
+
+
+def test_exit_curve_labels_points_that_lie_on_each_other_once():
+    from repro.eval.exit_curve import point_labels
+
+    fractions = [0.1, 0.2, 0.3, 0.4, 0.5]
+    # the tiny model: the first three exits at (nearly) the same place, then two apart
+    xs, ys = [61.0, 61.2, 61.1, 70.0, 80.0], [0.0, 0.0, 0.0, 0.0, 50.0]
+    labels = point_labels(fractions, xs, ys, x_span=19.0, y_span=100.0)
+    assert labels == [("10%–30%", 61.0, 0.0), ("40%", 70.0, 0.0), ("50%", 80.0, 50.0)]
+    assert point_labels([0.5], [3.0], [20.0], 0.0, 100.0) == [("50%", 3.0, 20.0)]
 
 
 def test_exit_curve_rejects_agent_envs_and_suite_with_env():

@@ -40,14 +40,20 @@ def test_sgrpo_two_iterations_checkpoint_and_resume(tmp_path, tiny_model_dir):
         assert line["logprob_mismatch_max"] < 1e-4
     assert "val_accuracy" in lines[1] and len(read_jsonl(run / "validation" / "iter_000002.jsonl")) == 4
     assert (run / "checkpoints" / "latest").read_text().strip() == "iter_000002"
-    samples = read_jsonl(run / "samples.jsonl")
-    assert len(samples) == 18 and {s["exit_index"] for s in samples} == set(range(9))
+    for iteration in (1, 2):
+        samples = read_jsonl(run / "samples" / f"iter_00000{iteration}.jsonl")
+        assert len(samples) == 18 and {s["exit_index"] for s in samples} == set(range(9))
+    # a math run's console shows its own accuracy and tokens (validation where it validated), not agent columns
+    header, first, second = out.stdout[out.stdout.index("iter   acc"):].splitlines()[:3]
+    assert header.split() == ["iter", "acc", "tokens", "exit", "kept", "loss", "clip", "lpΔ", "val", "acc", "val",
+                              "tok", "s/it"]
+    assert first.split()[8:10] == ["-", "-"] and second.split()[8] == f"{lines[1]['val_accuracy']:.2f}"
 
     resumed = tmp_path / "resumed"
     assert train(tmp_path, "resumed", "sgrpo", "iterations=1").returncode == 0
     out = train(tmp_path, "resumed", "sgrpo", "iterations=2")
     assert out.returncode == 0, out.stderr[-3000:]
-    assert "iteration 1" in out.stderr  # resumed from the checkpoint, not restarted
+    assert "(iteration 1)" in out.stdout  # resumed from the checkpoint, not restarted
     assert [without_timing(x) for x in read_jsonl(resumed / "metrics.jsonl")] == [without_timing(x) for x in lines]
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib.util
+import json
 import os
 import signal
 import subprocess
@@ -51,8 +52,21 @@ def test_two_iterations_write_checkpoints_and_metrics(tmp_path, tiny_model_dir, 
     assert (run / "checkpoints" / "latest").read_text().strip() == "iter_000002"
     assert (run / "checkpoints" / "iter_000001" / "state.json").is_file()
     assert (run / "config.yaml").read_text().count(f"algo: {algo}") == 1
+    # every iteration's episodes are kept, one file each
+    assert [len(read_jsonl(run / "samples" / f"iter_00000{i}.jsonl")) for i in (1, 2)] == [4, 4]
     if extra:
         assert "val_success_rate" in lines[1] and len(read_jsonl(run / "validation" / "iter_000002.jsonl")) == 2
+        results = json.loads((run / "results.json").read_text())
+        assert results["schema_version"] == 2 and results["kind"] == "train" and results["algo"] == algo
+        success = results["metrics"]["success_rate"]
+        assert success["value"] == lines[1]["val_success_rate"] and success["stderr"] is not None
+        assert results["counts"]["episodes"] == 2 and results["details"]["validation_iteration"] == 2
+        assert len(results["model"]["sha256"]) == 64 and results["sampling"]["temperature"] == 0.4
+        assert len(results["details"]["exported_model"]["sha256"]) == 64
+    # the console: the full history as a plain table that reads at 80 columns, the summary after it
+    history = out.stdout[out.stdout.index("iter  succ"):].splitlines()
+    assert [h.split()[0] for h in history[1:3]] == ["1", "2"]
+    assert all(len(h) <= 80 for h in history[:3]) and "…" not in out.stdout
 
 
 def run_and_kill(args: list[str], ready) -> None:
@@ -89,7 +103,7 @@ def test_kill_and_resume_reproduces_the_uninterrupted_run(tmp_path, tiny_model_d
     # 3) resumed to the end: iteration 3 redone once, nothing skipped or duplicated, every number equal
     out = repro(*args)
     assert out.returncode == 0, out.stderr[-3000:]
-    assert "iter_000002 (iteration 2)" in out.stderr  # resumed, not restarted (that would match too)
+    assert "iter_000002 (iteration 2)" in out.stdout  # resumed, not restarted (that would match too)
     assert [without_timing(line) for line in read_jsonl(run / "metrics.jsonl")] == expected
 
 

@@ -79,16 +79,16 @@ def test_repro_train_on_two_ranks_resumes_on_one(tmp_path, tiny_model_dir):
     two = torchrun(*args, "iterations=1")
     assert two.returncode == 0, two.stderr[-3000:]
     run = tmp_path / "run"
-    assert json.loads((run / "results.json").read_text())["world_size"] == 2
+    assert json.loads((run / "results.json").read_text())["counts"]["world_size"] == 2
     (first,) = read_jsonl(run / "metrics.jsonl")
-    # both ranks' groups are in the one metrics line and samples.jsonl: 2 tasks x 2 trajectories
+    # both ranks' groups are in the one metrics line and the iteration's samples: 2 tasks x 2 trajectories
     assert first["episodes"] == 4 and len(first["tasks"]) == 2 and first["optimizer_steps"] >= 1
-    assert sorted(e["traj"] for e in read_jsonl(run / "samples.jsonl")) == [0, 1, 2, 3]
+    assert sorted(e["traj"] for e in read_jsonl(run / "samples" / "iter_000001.jsonl")) == [0, 1, 2, 3]
     assert first["logprob_mismatch_max"] < 1e-4  # the sampler's copy got the same weights as the shards
 
     one = subprocess.run([sys.executable, *args, "iterations=2"], capture_output=True, text=True, cwd=ROOT, env=ENV)
     assert one.returncode == 0, one.stderr[-3000:]
-    assert "resumed from checkpoint" in one.stderr and "(iteration 1)" in one.stderr
+    assert "resumed from checkpoint" in one.stdout and "(iteration 1)" in one.stdout
     lines = read_jsonl(run / "metrics.jsonl")
     assert [line["iteration"] for line in lines] == [1, 2] and lines[0] == first
     assert lines[1]["logprob_mismatch_max"] < 1e-4

@@ -70,5 +70,5 @@ def test_ppo_trains_checkpoints_the_critic_and_resumes_exactly(tmp_path, tiny_mo
 
     assert repro(*base, "run_name=resumed", "iterations=1").returncode == 0
     out = repro(*base, "run_name=resumed", "iterations=2")
-    assert out.returncode == 0 and "(iteration 1)" in out.stderr, out.stderr[-3000:]
+    assert out.returncode == 0 and "(iteration 1)" in out.stdout, out.stderr[-3000:]
     assert [without_timing(line) for line in read_jsonl(tmp_path / "resumed" / "metrics.jsonl")] == expected

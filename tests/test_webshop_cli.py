@@ -35,13 +35,24 @@ def test_eval_oracle_cli(tmp_path):
                  "--run-name", "oracle5", f"results_dir={tmp_path}")
     assert proc.returncode == 0, proc.stderr
     results = json.loads((tmp_path / "oracle5" / "results.json").read_text())
-    metrics = results["metrics"]
+    metrics = {name: m["value"] for name, m in results["metrics"].items()}
     assert set(metrics) >= {"score", "success_rate", "mean_steps"}
     assert metrics["success_rate"] == 1.0 and metrics["score"] == 100.0 and 4 <= metrics["mean_steps"] <= 15
-    assert results["env_provenance"]["goal_count"] == 6910 and results["env_provenance"]["goal_seed"] == 233
+    assert results["metrics"]["success_rate"]["stderr"] == 0.0  # five tasks, every one won
+    provenance = results["details"]["env_provenance"]
+    assert provenance["goal_count"] == 6910 and provenance["goal_seed"] == 233
+    assert results["counts"] == {"tasks": 5, "episodes_per_task": 1, "episodes": 5, "failed_episodes": 0}
     samples = read_jsonl(tmp_path / "oracle5" / "samples.jsonl")
     assert [s["task"] for s in samples] == ["0", "1", "2", "3", "4"]
     assert all(s["reward"] == 1.0 and s["trace"][-1]["action"] == "click[buy now]" for s in samples)
+
+    # the tool's own samples replay: the same goals, the same actions, the same rewards
+    proc = repro("eval", "--env", "webshop", "--policy", "replay", "--episodes", str(tmp_path / "oracle5" / "samples.jsonl"),
+                 "--run-name", "replayed", f"results_dir={tmp_path}")
+    assert proc.returncode == 0, proc.stderr
+    replayed = read_jsonl(tmp_path / "replayed" / "samples.jsonl")
+    assert [s["reward"] for s in replayed] == [1.0] * 5
+    assert [[t["action"] for t in s["trace"]] for s in replayed] == [[t["action"] for t in s["trace"]] for s in samples]
 
 
 def test_eval_replay_cli_writes_rewards_in_input_order(tmp_path):

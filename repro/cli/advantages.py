@@ -16,9 +16,11 @@ from repro.registry import did_you_mean
 HELP = (
     "Compute advantages on a JSONL file and print the same objects, in the same order, with the "
     "computed fields added (or write them atomically to --out).\n\n"
-    "Input fields per line. gigpo/grpo/rloo: group (str), traj (str), step (int, 1-based), anchor "
-    "(any JSON), reward (number: the env reward of that step), valid (bool). sgrpo: group (str), "
-    "exit_index (int; the full rollout has the largest), correct (bool).\n\n"
+    "Input fields per line. gigpo/grpo/rloo: group (id), traj (id), step (int, 1-based), anchor "
+    "(any JSON), reward (number: the env reward of that step), valid (bool). sgrpo: group (id), "
+    "exit_index (int; the full rollout has the largest), correct (bool). An id is a string or an integer.\n\n"
+    "`repro train ... dump_rows=true` writes exactly these rows, one file per iteration "
+    "(<run>/rows/iter_N.jsonl, with the trainer's own advantage to compare against).\n\n"
     "Output adds advantage; gigpo also episode_advantage, step_advantage, step_return; sgrpo also reward.\n\n"
     "Options as KEY=VALUE. gigpo: mode=mean_norm|mean_std_norm gamma omega invalid_penalty "
     "episode_stats=rows|trajectories anchor_match=exact|similarity similarity_threshold. grpo: "
@@ -26,16 +28,25 @@ HELP = (
 )
 
 CLI_ALGOS = ("gigpo", "grpo", "rloo", "sgrpo")
-STEP_FIELDS = {"group": str, "traj": str, "step": int, "anchor": object, "reward": float, "valid": bool}
-SERIAL_FIELDS = {"group": str, "exit_index": int, "correct": bool}
+ID = "id"  # a field kind: a string or an integer (the trainer's dumps use integers)
+STEP_FIELDS = {"group": ID, "traj": ID, "step": int, "anchor": object, "reward": float, "valid": bool}
+SERIAL_FIELDS = {"group": ID, "exit_index": int, "correct": bool}
+EPISODE_FIELDS = ("trace", "episode_return")  # a samples file's episode records (not step rows)
 
 
-def _check_field(obj: dict, name: str, kind: type, where: str) -> Any:
+def _check_field(obj: dict, name: str, kind: Any, where: str) -> Any:
     if name not in obj:
+        if all(f in obj for f in EPISODE_FIELDS):
+            raise ReproError(f"{where}: an episode record (a samples file), not a step row; dump a training run's "
+                             f"step rows with `repro train ... dump_rows=true` (<run>/rows/iter_N.jsonl)")
         raise ReproError(f"{where}: missing field '{name}'")
     value = obj[name]
     if kind is object:
         return value
+    if kind == ID:
+        if isinstance(value, str) or (isinstance(value, int) and not isinstance(value, bool)):
+            return value
+        raise ReproError(f"{where}: field '{name}' must be a string or an integer, got {json.dumps(value)[:60]}")
     if kind is float:
         ok = isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
         expected = "a finite number"
@@ -53,7 +64,7 @@ def _check_field(obj: dict, name: str, kind: type, where: str) -> Any:
     return value
 
 
-def read_rows(path: Path, fields: dict[str, type]) -> tuple[list[dict], list[int], dict[str, list]]:
+def read_rows(path: Path, fields: dict[str, Any]) -> tuple[list[dict], list[int], dict[str, list]]:
     """(objects, their line numbers, one column per field); any malformed line is a one-line error."""
     if not path.is_file():
         raise ReproError(f"rows file {path} does not exist")

@@ -10,10 +10,12 @@ import typer
 from repro.errors import ReproError
 from repro.registry import did_you_mean
 
-LS_HELP = "List what exists: envs, algos, benchmarks (YAML specs) or models (tiny + cached)."
+LS_HELP = ("List what exists: envs, algos, benchmarks (YAML specs), models (tiny + cached) or runs "
+           "(run directories under results/ or DIR: kind, env, status, headline metric).")
 VALIDATE_HELP = "Check a YAML config (and KEY=VALUE overrides) without running it; prints the resolved config."
 
-WHAT = ["envs", "algos", "benchmarks", "models"]
+WHAT = ["envs", "algos", "benchmarks", "models", "runs"]
+HEADLINES = ("success_rate", "accuracy", "score", "final_loss")  # the first a run has is shown
 BENCHMARKS_DIR = Path(__file__).resolve().parents[2] / "benchmarks"
 
 
@@ -29,10 +31,59 @@ def _table(title: str, columns: list[str], rows: list[list[str]]) -> None:
     make_console().print(table)
 
 
-def ls_command(what: Annotated[str, typer.Argument(help=f"One of: {', '.join(WHAT)}.")]) -> None:
+def run_rows(root: Path) -> list[list[str]]:
+    """One row per run directory (a config.yaml) under ``root``: name, kind, env, status, headline."""
+    import json
+
+    import yaml
+
+    from repro.results.schema import RESULTS_FILE, read_results
+
+    rows = []
+    for config_path in sorted(root.rglob("config.yaml")):
+        run = config_path.parent
+        config = yaml.safe_load(config_path.read_text()) or {}
+        kind, env = str(config.get("command", "?")), str((config.get("env") or {}).get("name", "?"))
+        headline = ""
+        if (run / RESULTS_FILE).is_file():
+            try:
+                results = read_results(run)
+            except ReproError:
+                version = json.loads((run / RESULTS_FILE).read_text()).get("schema_version")
+                status = f"finished (results schema {version}: not readable by this repro)"
+            else:
+                status = "finished"
+                name = next((m for m in HEADLINES if m in results.metrics), None)
+                if name:
+                    metric = results.metrics[name]
+                    headline = f"{name} {metric.value:.4g}" + (f" ± {metric.stderr:.2g}" if metric.stderr else "")
+        elif (run / "metrics.jsonl").is_file():
+            done = sum(1 for line in (run / "metrics.jsonl").read_text().splitlines() if line.strip())
+            status = f"unfinished: {done}/{config.get('iterations', '?')} iterations" if kind == "train" else "unfinished"
+        else:
+            status = "unfinished"
+        rows.append([str(run.relative_to(root)), kind, env, status, headline])
+    return rows
+
+
+def ls_command(
+    what: Annotated[str, typer.Argument(help=f"One of: {', '.join(WHAT)}.")],
+    where: Annotated[Optional[Path], typer.Argument(help="runs: the directory to list (default: results).", show_default=False)] = None,
+) -> None:
     if what not in WHAT:
         raise ReproError(f"unknown listing '{what}'{did_you_mean(what, WHAT)}; choose from {', '.join(WHAT)}")
-    if what == "envs":
+    if where is not None and what != "runs":
+        raise ReproError(f"`repro ls {what}` takes no directory (only `repro ls runs DIR` does)")
+    if what == "runs":
+        root = where or Path("results")
+        if not root.is_dir():
+            raise ReproError(f"{root} is not a directory (runs are listed from results/ or the DIR given)")
+        rows = run_rows(root)
+        if not rows:
+            typer.echo(f"no runs under {root}")
+            return
+        _table(f"runs under {root}", ["run", "kind", "env", "status", "headline (± stderr)"], rows)
+    elif what == "envs":
         from repro.envs import ENVS
 
         _table("envs", ["name", "kind", "description"], [[e.name, e.meta.get("kind", ""), e.description] for e in ENVS.entries()])

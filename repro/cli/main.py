@@ -7,6 +7,7 @@ transformers, environment engines) inside the function body, so ``repro --help``
 from __future__ import annotations
 
 import sys
+from typing import Annotated
 
 import typer
 
@@ -19,6 +20,28 @@ app = typer.Typer(
     pretty_exceptions_show_locals=False,
     add_completion=False,
 )
+
+
+def _version(value: bool) -> None:
+    if value:
+        from importlib import metadata
+
+        from repro.paths import git_commit
+
+        try:
+            version = metadata.version("repro")
+        except metadata.PackageNotFoundError:
+            version = "unknown (not installed)"
+        typer.echo(f"repro {version} (commit {git_commit()})")
+        raise typer.Exit()
+
+
+@app.callback()
+def _options(
+    version: Annotated[bool, typer.Option("--version", callback=_version, is_eager=True,
+                                          help="Print the version and the checkout's commit, then exit.")] = False,
+) -> None:
+    """Reproduce GiGPO (multi-turn agent RL) and S-GRPO (early-exit reasoning RL)."""
 
 
 def _register() -> None:
@@ -41,6 +64,8 @@ _register()
 
 
 def main() -> None:
+    if hasattr(sys.stdout, "reconfigure"):
+        sys.stdout.reconfigure(line_buffering=True)  # a log file shows each line as it is printed
     try:
         app()
     except ReproError as e:

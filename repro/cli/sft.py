@@ -25,19 +25,22 @@ def sft_command(
     config: Annotated[Optional[Path], typer.Option("--config", "-c", help="YAML config file (e.g. benchmarks/learning/maze_sft.yaml).")] = None,
     run_name: Annotated[Optional[str], typer.Option("--run-name", help="Run directory name under results/ (default: sft-<env>).")] = None,
     fresh: Annotated[bool, typer.Option("--fresh", help="Collect the demonstrations again instead of reusing demos.json.")] = False,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Print the plan (demonstrations, training, model, where results go) and exit.")] = False,
 ) -> None:
-    import json
-
-    from repro.console import make_console
-
+    from repro.cli.plan import sft_plan
+    from repro.progress import print_plan
+    from repro.results.schema import read_results
     from repro.trainer.sft import build_sft_config, run_sft
 
     extra = [f"run_name={run_name}"] if run_name else []
     cfg = build_sft_config(env, config, list(overrides or []) + extra)
+    print_plan(sft_plan(cfg, Path(cfg.results_dir) / (cfg.run_name or f"sft-{cfg.env.name}")))
+    if dry_run:
+        return
     path = run_sft(cfg, fresh=fresh)
-    results = json.loads((path / "results.json").read_text())
-    make_console().print(
-        f"sft on {results['demo_rows']} steps of {results['demo_episodes']} '{results['demo_policy']}' episodes, "
-        f"{results['steps']} optimiser steps: loss {results['first_loss']:.3f} -> {results['final_loss']:.3f}\n"
-        f"model: {results['model_dir']}  (use model.path={results['model_dir']})"
-    )
+    results = read_results(path)
+    model_dir = results.details["exported_model"]["directory"]
+    print(f"sft on {results.counts['demo_rows']} steps of {results.counts['demo_episodes']} "
+          f"'{results.details['demo_policy']}' episodes, {results.counts['steps']} optimiser steps: loss "
+          f"{results.value('first_loss'):.3f} -> {results.value('final_loss'):.3f}\n"
+          f"model: {model_dir}  (use model.path={model_dir})", flush=True)

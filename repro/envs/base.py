@@ -29,7 +29,7 @@ Class-level hooks the rollout loop and the eval driver use (override per env):
     the generic ``random`` policy is always available (:mod:`repro.rollout.scripted`);
   * ``replay_episodes(path) -> list[(task, kwargs)]`` for ``--policy replay`` (optional);
   * ``breakdown_key(episode)`` and ``summarize(episodes)`` for the metrics of ``repro eval``;
-    ``sample_row(episode)`` (a samples.jsonl line) and ``provenance()`` (results.json ``env_provenance``).
+    ``sample_row(episode)`` (a samples line) and ``provenance()`` (results.json ``details.env_provenance``).
 """
 
 from __future__ import annotations

@@ -8,20 +8,25 @@ env's ``summarize`` / ``breakdown_key`` hooks name the metrics and the per-bucke
 from __future__ import annotations
 
 import dataclasses
+from collections import defaultdict
 from pathlib import Path
 from typing import Any
 
-from repro.console import make_console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 from rich.table import Table
 
+from repro.console import make_console
 from repro.envs import ENVS
 from repro.errors import ReproError
 from repro.eval.config import EvalConfig
+from repro.progress import Counter
 from repro.results.run_dir import RunDir, default_run_name
+from repro.results.schema import Results, model_info, with_stderr
+from repro.results.stats import stderr_of_mean
 from repro.rollout import EnvPool, EpisodeRecord, collect_groups, run_scripted
 from repro.rollout.scripted import load_factory
 from repro.seeding import derive_seed
+
+COUNT_KEYS = ("episodes", "failed_episodes")  # summary keys that are counts (results.json ``counts``), not metrics
 
 
 def eval_tasks(env_cls: type, cfg: EvalConfig) -> tuple[str, list[tuple[Any, dict]]]:
@@ -38,28 +43,42 @@ def eval_tasks(env_cls: type, cfg: EvalConfig) -> tuple[str, list[tuple[Any, dic
     return split, pairs[: cfg.limit] if cfg.limit else pairs
 
 
+def per_task_stderr(env_cls: type, episodes: list[EpisodeRecord], summary: dict[str, Any]) -> dict[str, float]:
+    """The standard error over tasks of every metric of ``summary`` that is a mean over tasks (the
+    episodes of one task are averaged first, as a math eval averages a problem's samples: they are
+    not independent draws of the benchmark). Ratios over steps (invalid_action_rate) and counts are
+    not means over tasks and get none."""
+    by_task: dict[int, list[EpisodeRecord]] = defaultdict(list)
+    for e in episodes:
+        by_task[e.group].append(e)
+    per_task = [env_cls.summarize(eps) for eps in by_task.values()]
+    out = {}
+    for key, value in summary.items():
+        if key in COUNT_KEYS or not isinstance(value, (int, float)) or isinstance(value, bool):
+            continue
+        units = [float(m[key]) for m in per_task if key in m]
+        stderr = stderr_of_mean(units)
+        if stderr is not None and abs(sum(units) / len(units) - value) <= 1e-9 * max(1.0, abs(value)):
+            out[key] = stderr
+    return out
+
+
 def run_agent_eval(cfg: EvalConfig) -> Path:
     env_cls = ENVS.get(cfg.env.name)
     if cfg.policy != "model":
         load_factory(env_cls, cfg.policy)  # an unknown policy name fails before any work
     split, pairs = eval_tasks(env_cls, cfg)
     run = RunDir.create(cfg.results_dir, cfg.run_name or default_run_name("eval", cfg.env.name), cfg)
-    console = make_console(stderr=True)
-    total = len(pairs) * cfg.samples
+    console = make_console()
     wins = 0
+    policy = None
 
-    with Progress(
-        TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
-        TextColumn("{task.fields[status]}"), TimeElapsedColumn(), TextColumn("ETA"), TimeRemainingColumn(),
-        console=console,
-    ) as progress:
-        bar = progress.add_task(f"{cfg.env.name} {split} ({cfg.policy})", total=total, status="")
+    with Counter(f"{cfg.env.name} {split} ({cfg.policy})", len(pairs) * cfg.samples, "episodes", console) as counter:
 
         def advance(record: EpisodeRecord) -> None:
             nonlocal wins
             wins += record.success
-            done = progress.tasks[bar].completed + 1
-            progress.update(bar, advance=1, status=f"won {wins}/{done}")
+            counter.advance(1, note=f"won {wins}")
 
         with EnvPool(env_cls, cfg.env, cfg.rollout, cfg.data_dir) as pool:
             if cfg.policy == "model":
@@ -74,17 +93,22 @@ def run_agent_eval(cfg: EvalConfig) -> Path:
                 episodes = run_scripted(pool, cfg.policy, pairs, seed=cfg.seed, group_size=cfg.samples,
                                         on_episode=advance)
 
-    metrics = env_cls.summarize(episodes)
+    summary = env_cls.summarize(episodes)
     run.write_samples([env_cls.sample_row(e) for e in episodes])
-    run.write_results({
-        "kind": "eval", "env": cfg.env.name, "policy": cfg.policy, "split": split,
-        "model": cfg.model.path if cfg.policy == "model" else None,
-        "tasks": len(pairs), "episodes_per_task": cfg.samples, "metrics": metrics,
-        "seeds": {"seed": cfg.seed, "sampling.seed": cfg.sampling.seed,
-                  "sampling_seed": "SeedSequence([seed, sampling.seed]) (model policy; scripted ones use seed)"},
-        "env_provenance": env_cls(cfg.env, cfg.data_dir).provenance(),
-    })
-    console.print(breakdown_table(env_cls, episodes, metrics))
+    metrics = with_stderr({k: v for k, v in summary.items() if k not in COUNT_KEYS},
+                          per_task_stderr(env_cls, episodes, summary))
+    model = (model_info(cfg.model.path, getattr(policy, "model_dir", None), cfg.model.backend)
+             if cfg.policy == "model" else model_info(None, None, None))
+    run.write_results(Results(
+        kind="eval", env=cfg.env.name, policy=cfg.policy, split=split, metrics=metrics, model=model,
+        sampling=dataclasses.asdict(cfg.sampling) if cfg.policy == "model" else None,
+        seeds={"seed": cfg.seed, "sampling.seed": cfg.sampling.seed,
+               "derivation": "model policy: SeedSequence([seed, sampling.seed]); scripted policies: seed"},
+        counts={"tasks": len(pairs), "episodes_per_task": cfg.samples, "episodes": len(episodes),
+                "failed_episodes": int(summary.get("failed_episodes", 0))},
+        details={"env_provenance": env_cls(cfg.env, cfg.data_dir).provenance()},
+    ))
+    console.print(breakdown_table(env_cls, episodes, summary))
     console.print(f"results: {run.path / 'results.json'}")
     return run.path
 

@@ -56,6 +56,25 @@ def curve_points(groups: list[Any], fractions: list[float]) -> dict[str, Any]:
     }
 
 
+def point_labels(fractions: list[float], xs: list[float], ys: list[float], x_span: float, y_span: float,
+                 closeness: float = 0.04) -> list[tuple[str, float, float]]:
+    """(label, x, y) per run of consecutive points that lie within ``closeness`` of the axes' spans of
+    each other: one "10%–40%" label there instead of four drawn on top of each other."""
+    labels: list[tuple[str, float, float]] = []
+    run = [0] if xs else []
+    for i in range(1, len(xs) + 1):
+        near = i < len(xs) and abs(xs[i] - xs[run[0]]) <= closeness * (x_span or 1) \
+            and abs(ys[i] - ys[run[0]]) <= closeness * (y_span or 1)
+        if near:
+            run.append(i)
+            continue
+        first, last = run[0], run[-1]
+        text = f"{fractions[first]:.0%}" + (f"–{fractions[last]:.0%}" if last != first else "")
+        labels.append((text, xs[first], ys[first]))
+        run = [i]
+    return labels
+
+
 def plot_curve(curve: dict[str, Any], title: str, path: Path) -> None:
     import matplotlib
 
@@ -68,8 +87,9 @@ def plot_curve(curve: dict[str, Any], title: str, path: Path) -> None:
     fig, ax = plt.subplots(figsize=(6, 4))
     xs, ys = [p["mean_tokens"] for p in points], [100 * p["accuracy"] for p in points]
     ax.plot(xs, ys, marker="o", label="forced exit at fraction of thought")
-    for p, x, y in zip(points, xs, ys):
-        ax.annotate(f"{p['fraction']:.0%}", (x, y), textcoords="offset points", xytext=(3, 4), fontsize=7)
+    x_span = (max(xs) - min(xs)) if xs else 0.0
+    for text, x, y in point_labels([p["fraction"] for p in points], xs, ys, x_span, 100.0):
+        ax.annotate(text, (x, y), textcoords="offset points", xytext=(3, 4), fontsize=7)
     full = curve["full"]
     ax.scatter([full["mean_tokens"]], [100 * full["accuracy"]], marker="*", s=120, color="C3",
                label="full response (normal decoding)", zorder=3)
@@ -88,8 +108,10 @@ def run_exit_curve(cfg: Any, policy: Any = None) -> Path:
     from repro.console import make_console
 
     from repro.envs.verify import VerifierPool
-    from repro.eval.math import _progress, _sample_all, prepare_math_run
+    from repro.eval.math import _sample_all, model_provenance, prepare_math_run
     from repro.io import atomic_write_json
+    from repro.progress import Counter
+    from repro.results.schema import Metric, Results
     from repro.rollout.serial import (NOT_CLOSED, SerialConfig, build_exits, check_groups, find_thoughts,
                                       fraction_exit_positions, member_json)
 
@@ -106,22 +128,25 @@ def run_exit_curve(cfg: Any, policy: Any = None) -> Path:
     positions = [fraction_exit_positions(t.tokens, curve_cfg.fractions) for t in find_thoughts(policy, full)]
     console.print(f"forcing {sum(map(len, positions))} exits ({len(curve_cfg.fractions)} per response)")
     groups = build_exits(policy, requests, prompts, full, positions, cfg.sampling, serial_cfg, cfg.seed)
-    with VerifierPool(cfg.env.verify_workers or None, cfg.env.verify_timeout_s) as pool, _progress(console) as progress:
-        n_checks = sum(m.verdict != NOT_CLOSED for g in groups for m in g.members)
-        checking = progress.add_task("verifying", total=n_checks)
-        check_groups(groups, policy, pool, on_verdict=lambda i, v: progress.advance(checking))
+    n_checks = sum(m.verdict != NOT_CLOSED for g in groups for m in g.members)
+    with VerifierPool(cfg.env.verify_workers or None, cfg.env.verify_timeout_s) as pool, \
+            Counter("verifying", n_checks, "answers", console) as counter:
+        check_groups(groups, policy, pool, on_verdict=lambda i, v: counter.advance())
 
     curve = curve_points(groups, curve_cfg.fractions)
     run.write_samples([member_json(g, m, policy.tokenizer) for g in groups for m in g.members])
     atomic_write_json(run.path / "exit_curve.json", {"env": cfg.env.name, "split": split, **curve})
     plot_curve(curve, f"{cfg.env.name}: forced early exits ({len(problems)} problems x {cfg.samples})",
                run.path / "exit_curve.png")
-    results = run.write_results({
-        "kind": "exit_curve", "env": cfg.env.name, "split": split, "n_problems": len(problems),
-        "samples_per_problem": cfg.samples, "exit_curve": curve, "sampling": dataclasses.asdict(cfg.sampling),
-        "exit_curve_config": dataclasses.asdict(curve_cfg),
-        "wall_time_s": round(time.perf_counter() - start, 3),
-    })
+    results = run.write_results(Results(
+        kind="exit_curve", env=cfg.env.name, policy=cfg.policy, split=split,
+        metrics={"full_accuracy": Metric(curve["full"]["accuracy"]), "full_mean_tokens": Metric(curve["full"]["mean_tokens"])},
+        model=model_provenance(policy, cfg), sampling=dataclasses.asdict(cfg.sampling),
+        seeds={"seed": cfg.seed, "sampling.seed": cfg.sampling.seed},
+        counts={"problems": len(problems), "samples_per_problem": cfg.samples, "responses": curve["responses"]},
+        details={"exit_curve": curve, "exit_curve_config": dataclasses.asdict(curve_cfg),
+                 "wall_time_s": round(time.perf_counter() - start, 3)},
+    ))
     for p in curve["points"]:
         if p["accuracy"] is not None:
             console.print(f"exit at {p['fraction']:>4.0%}: accuracy {100 * p['accuracy']:5.1f}%  "

@@ -16,7 +16,9 @@ from repro.seeding import derive_seed
 from repro.envs.verify import VERDICTS, Check, VerifierPool, count_verdicts
 from repro.errors import ReproError
 from repro.eval.config import EvalConfig
+from repro.progress import Counter
 from repro.results.run_dir import RunDir, default_run_name
+from repro.results.schema import Metric, ModelInfo, Results, model_info
 from repro.results.stats import mean_and_stderr
 
 
@@ -26,7 +28,7 @@ def batch_seed(run_seed: int, sampling_seed: int, batch_index: int) -> int:
     return derive_seed(run_seed, sampling_seed, batch_index)
 
 
-def per_problem_metrics(problems: list[MathProblem], rows: list[dict[str, Any]]) -> dict[str, dict[str, float]]:
+def per_problem_metrics(problems: list[MathProblem], rows: list[dict[str, Any]]) -> dict[str, Metric]:
     """accuracy and mean_tokens averaged within each problem first, so the standard error is over
     problems (the samples of one problem are not independent draws of the benchmark)."""
     by_problem: dict[str, list[dict[str, Any]]] = {p.id: [] for p in problems}
@@ -37,39 +39,29 @@ def per_problem_metrics(problems: list[MathProblem], rows: list[dict[str, Any]])
     out = {}
     for name, values in (("accuracy", accuracy), ("mean_tokens", tokens)):
         mean, stderr = mean_and_stderr(values)
-        out[name] = {"value": mean, "stderr": stderr}
+        out[name] = Metric(mean, stderr if len(values) > 1 else None)
     return out
 
 
-def _model_provenance(policy: Any, cfg: EvalConfig) -> dict[str, Any]:
-    from repro.data.checksums import directory_sha256
-
-    model_dir = getattr(policy, "model_dir", None)
-    return {
-        "path": cfg.model.path,
-        "directory": str(model_dir) if model_dir else None,
-        "sha256": directory_sha256(model_dir) if model_dir else None,
-        "backend": cfg.model.backend,
-    }
-
-
-def _progress(console: Any) -> Any:
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
-
-    return Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
-                    TimeElapsedColumn(), TextColumn("eta"), TimeRemainingColumn(), console=console)
+def model_provenance(policy: Any, cfg: EvalConfig) -> ModelInfo:
+    return model_info(cfg.model.path, getattr(policy, "model_dir", None), cfg.model.backend)
 
 
 def _sample_all(policy: Any, prompts: list[list[int]], cfg: EvalConfig, console: Any) -> list[Any]:
     batch = cfg.model.batch_size
     generations = []
-    with _progress(console) as progress:
-        task = progress.add_task(f"sampling {cfg.env.name}", total=len(prompts))
+    with Counter(f"sampling {cfg.env.name}", len(prompts), "responses", console) as counter:
         for b, start in enumerate(range(0, len(prompts), batch)):
             sampling = dataclasses.replace(cfg.sampling, seed=batch_seed(cfg.seed, cfg.sampling.seed, b))
             generations += policy.sample(prompts[start:start + batch], sampling)
-            progress.update(task, advance=len(prompts[start:start + batch]))
+            tokens = sum(len(g.response_ids) for g in generations)
+            counter.advance(len(prompts[start:start + batch]), note=f"{tokens:,} tokens")
     return generations
+
+
+def verify_all(pool: Any, checks: list[Check], console: Any) -> list[Any]:
+    with Counter("verifying", len(checks), "answers", console) as counter:
+        return pool.check_all(checks, on_verdict=lambda i, v: counter.advance())
 
 
 def _print_table(console: Any, cfg: EvalConfig, n_problems: int, metrics: dict, counts: dict) -> None:
@@ -80,8 +72,8 @@ def _print_table(console: Any, cfg: EvalConfig, n_problems: int, metrics: dict, 
     table.add_column("value", justify="right")
     table.add_column("± stderr", justify="right")
     acc, tok = metrics["accuracy"], metrics["mean_tokens"]
-    table.add_row("accuracy (pass@1)", f"{100 * acc['value']:.2f}%", f"{100 * acc['stderr']:.2f}")
-    table.add_row("mean tokens", f"{tok['value']:.1f}", f"{tok['stderr']:.1f}")
+    table.add_row("accuracy (pass@1)", f"{100 * acc.value:.2f}%", "-" if acc.stderr is None else f"{100 * acc.stderr:.2f}")
+    table.add_row("mean tokens", f"{tok.value:.1f}", "-" if tok.stderr is None else f"{tok.stderr:.1f}")
     for status in VERDICTS:
         table.add_row(status, str(counts[status]), "")
     table.add_row("truncated (hit max_new_tokens)", str(counts["truncated"]), "")
@@ -118,10 +110,8 @@ def run_math_eval(cfg: EvalConfig, policy: Any = None) -> Path:
     sampling_s = time.perf_counter() - start
 
     checks = [Check(p.gold, g.text, p.answer_type) for p, g in zip(requests, generations)]
-    with VerifierPool(cfg.env.verify_workers or None, cfg.env.verify_timeout_s) as pool, \
-            _progress(console) as progress:
-        checking = progress.add_task("verifying", total=len(checks))
-        verdicts = pool.check_all(checks, on_verdict=lambda i, v: progress.advance(checking))
+    with VerifierPool(cfg.env.verify_workers or None, cfg.env.verify_timeout_s) as pool:
+        verdicts = verify_all(pool, checks, console)
 
     prompt_text = {pid: policy.tokenizer.decode(ids, skip_special_tokens=False) for pid, ids in prompt_ids.items()}
     sample_index: dict[str, int] = {}
@@ -137,24 +127,17 @@ def run_math_eval(cfg: EvalConfig, policy: Any = None) -> Path:
     metrics = per_problem_metrics(problems, rows)
     counts = {**count_verdicts(verdicts), "truncated": sum(g.finish_reason == "length" for g in generations)}
     run.write_samples(rows)
-    results_path = run.write_results({
-        "kind": "eval",
-        "env": cfg.env.name,
-        "split": split,
-        "n_problems": len(problems),
-        "samples_per_problem": cfg.samples,
-        "n_responses": len(rows),
-        "metrics": metrics,
-        "counts": counts,
-        "model": _model_provenance(policy, cfg),
-        "sampling": dataclasses.asdict(cfg.sampling),
-        "seeds": {"seed": cfg.seed, "sampling.seed": cfg.sampling.seed,
-                  "batch_seeds": "SeedSequence([seed, sampling.seed, batch_index])"},
-        "verifier": {"extraction": "last \\boxed{} only (math-verify 0.9.0)",
-                     "timeout_s": cfg.env.verify_timeout_s, "workers": pool.n_workers,
-                     "workers_replaced": pool.replaced},
-        "wall_time_s": {"sampling": round(sampling_s, 3), "total": round(time.perf_counter() - start, 3)},
-    })
+    results_path = run.write_results(Results(
+        kind="eval", env=cfg.env.name, policy=cfg.policy, split=split, metrics=metrics,
+        model=model_provenance(policy, cfg), sampling=dataclasses.asdict(cfg.sampling),
+        seeds={"seed": cfg.seed, "sampling.seed": cfg.sampling.seed,
+               "derivation": "each generate() batch: SeedSequence([seed, sampling.seed, batch_index])"},
+        counts={"problems": len(problems), "samples_per_problem": cfg.samples, "responses": len(rows), **counts},
+        details={"verifier": {"extraction": "last \\boxed{} only (math-verify 0.9.0)",
+                              "timeout_s": cfg.env.verify_timeout_s, "workers": pool.n_workers,
+                              "workers_replaced": pool.replaced},
+                 "wall_time_s": {"sampling": round(sampling_s, 3), "total": round(time.perf_counter() - start, 3)}},
+    ))
     _print_table(console, cfg, len(problems), metrics, counts)
     console.print(f"results: {results_path}")
     return results_path

@@ -21,13 +21,14 @@ import yaml
 
 from repro.config import peek_value
 from repro.errors import ReproError
+from repro.eval.config import PAPER_MATH_SAMPLING, TINY_MAX_NEW_TOKENS
 from repro.io import atomic_write_json, atomic_write_text
 from repro.paths import REPO_ROOT
 
 # (env, samples per problem) in Table 1's column order
 SGRPO_BENCHMARKS = (("gsm8k", 4), ("aime2024", 16), ("amc2023", 16), ("math500", 8), ("gpqa_diamond", 8))
-SGRPO_SAMPLING = {"sampling.temperature": 0.6, "sampling.top_p": 0.95, "sampling.max_new_tokens": 32768}
-TINY_MAX_NEW_TOKENS = 256
+# set as overrides, so the protocol's sampling beats what a trained model's run validated with
+SGRPO_SAMPLING = {f"sampling.{k}": v for k, v in PAPER_MATH_SAMPLING.items()}
 SUITES = {"sgrpo": SGRPO_BENCHMARKS}
 PAPER_TABLE = REPO_ROOT / "repro" / "results" / "paper" / "sgrpo_table1.yaml"
 # Rounding slack when recomputing the paper's Overall cells: each accuracy cell is printed to
@@ -168,12 +169,11 @@ def suite_defaults(samples: int, config_file: Optional[Path], overrides: list[st
 
 
 def _benchmark_result(env: str, results_path: Path) -> BenchmarkResult:
-    import json
+    from repro.results.schema import read_results
 
-    results = json.loads(results_path.read_text())
-    return BenchmarkResult(env, results["samples_per_problem"], "ok",
-                           100 * results["metrics"]["accuracy"]["value"],
-                           results["metrics"]["mean_tokens"]["value"], str(results_path))
+    results = read_results(results_path.parent)
+    return BenchmarkResult(env, results.counts["samples_per_problem"], "ok", 100 * results.value("accuracy"),
+                           results.value("mean_tokens"), str(results_path))
 
 
 def suite_configs(suite: str, config_file: Optional[Path], overrides: list[str], suite_dir: Path) -> list[tuple[str, Any]]:
@@ -188,9 +188,21 @@ def suite_configs(suite: str, config_file: Optional[Path], overrides: list[str],
             for env, samples in SUITES[suite]]
 
 
-def run_suite(suite: str, config_file: Optional[Path], overrides: list[str]) -> Path:
+def suite_plan(suite: str, configs: list[tuple[str, Any]], suite_dir: Path) -> list[str]:
+    lines = [f"plan: repro eval --suite {suite} ({len(configs)} benchmarks) -> {suite_dir}/"]
+    for env, cfg in configs:
+        limit = f"first {cfg.limit} " if cfg.limit else ""
+        lines.append(f"  {env:<13} {limit}problems x {cfg.samples} samples, ≤ {cfg.sampling.max_new_tokens} tokens "
+                     f"at T {cfg.sampling.temperature:g}, top-p {cfg.sampling.top_p:g}")
+    model = configs[0][1].model if configs else None
+    return lines + ([f"  model         {model.path} ({model.backend} backend)"] if model else [])
+
+
+def run_suite(suite: str, config_file: Optional[Path], overrides: list[str], fresh: bool = False,
+              dry_run: bool = False) -> Path:
     """Run every benchmark of the suite (one policy load), write ``<results_dir>/<run>/`` with
-    one sub-run per benchmark plus table.md and suite.json; print the table."""
+    one sub-run per benchmark plus table.md and suite.json; print the table. An existing suite
+    directory is refused unless ``fresh``."""
     import dataclasses
     import time
 
@@ -198,18 +210,25 @@ def run_suite(suite: str, config_file: Optional[Path], overrides: list[str]) -> 
     from rich.table import Table
 
     from repro.console import make_console
-
     from repro.envs import ENVS
+    from repro.eval.config import inheritance_note
     from repro.eval.math import run_math_eval
     from repro.policy import load_policy
+    from repro.progress import print_plan
+    from repro.results.run_dir import claim_new_run
 
     console = make_console()
     results_dir = peek_value("results_dir", config_file, overrides, default="results")
     run_name = peek_value("run_name", config_file, overrides) or f"suite-{suite}-{time.strftime('%Y%m%d-%H%M%S')}"
     suite_dir = Path(results_dir) / run_name
     rest = [o for o in overrides if not o.startswith(("results_dir=", "run_name="))]
+    configs = suite_configs(suite, config_file, overrides, suite_dir)
+    print_plan(suite_plan(suite, configs, suite_dir) + [n for _, c in configs if (n := inheritance_note(c))])
+    if dry_run:
+        return suite_dir
+    claim_new_run(suite_dir, fresh)
     policy, results = None, []
-    for env, cfg in suite_configs(suite, config_file, overrides, suite_dir):
+    for env, cfg in configs:
         try:  # a benchmark whose data is not here (GPQA Diamond is not shipped) is reported, not fatal
             ENVS.get(env)(cfg.env, cfg.data_dir).problems(cfg.split or cfg.env.split)
         except ReproError as e:

@@ -1,7 +1,7 @@
 """Run directories -> paper-table cells (peers.md §2 row 1: every number says how it was made).
 
-Reads any mix of eval runs (results.json) and training runs (metrics.jsonl: the last line with
-validation metrics is the reported point), matches each run to a paper row (``claim.json`` written
+Reads the results.json (:mod:`repro.results.schema`) of any mix of eval and training runs (a
+training run reports its last validation, as the papers do), matches each run to a paper row (``claim.json`` written
 by ``repro.results.reproduce``, else inferred from its config), groups the seeds of one config
 (same config hash once seeds and run names are removed) and reports mean ± sample std over seeds.
 Runs on envs that no paper table has (e.g. the CPU maze study) get a table of their own: one column
@@ -23,16 +23,17 @@ import yaml
 from repro.errors import ReproError
 from repro.io import atomic_write_json, read_jsonl
 from repro.paths import REPO_ROOT
-from repro.results.run_dir import METRICS_SCHEMA_VERSION, RESULTS_SCHEMA_VERSION
+from repro.registry import did_you_mean
+from repro.results.run_dir import METRICS_SCHEMA_VERSION
+from repro.results.schema import RESULTS_FILE, Results, read_results
 from repro.results.tables import (OURS_ONLY, OURS_ONLY_NAME, Column, Comparison, ComparisonRow, PaperTable, Value,
                                   load_paper_table, paper_envs, row_label)
 
-RESULTS_SCHEMAS = {RESULTS_SCHEMA_VERSION}
 METRICS_SCHEMAS = {METRICS_SCHEMA_VERSION}  # metrics.jsonl lines without "schema_version" (before it) are version 1
 CLAIM_FILE = "claim.json"
 # Keys that differ between the seeds of one cell (or do not change what is computed).
 NOT_CELL_KEYS = ("seed", "sampling.seed", "run_name", "results_dir", "data_dir", "rollout.num_workers",
-                 "iterations", "save_every", "keep_checkpoints", "report_to")
+                 "iterations", "save_every", "keep_checkpoints", "report_to", "dump_rows")
 GIGPO_MODES = {"mean_std_norm": "gigpo-std", "mean_norm": "gigpo-nostd"}
 TRAIN_WALL_KEYS = ("rollout_s", "advantage_s", "update_s", "validation_s")  # rollout_s includes generation
 SGRPO_REWARDS = {"decay": "sgrpo", "shortest_one": "shortest-1", "all_one": "all-1"}
@@ -77,6 +78,7 @@ class Run:
     cell_hash: str
     hardware: str
     label: Optional[str] = None  # the row file's label for a row no paper has (claim.json)
+    config_sha256: str = ""  # results.json's provenance.config_sha256 (differs between seeds)
 
 
 def cell_hash(config: dict[str, Any]) -> str:
@@ -120,17 +122,6 @@ def infer_row(config: dict[str, Any], is_train: bool, is_math: bool) -> str:
     return "prompting" if policy == "model" else f"scripted-{policy}"
 
 
-def _flat_metrics(metrics: dict[str, Any]) -> dict[str, float]:
-    """Numbers only; math's {"accuracy": {"value": v, "stderr": s}} becomes accuracy=v."""
-    out = {}
-    for k, v in metrics.items():
-        if isinstance(v, dict) and "value" in v:
-            v = v["value"]
-        if isinstance(v, (int, float)) and not isinstance(v, bool):
-            out[k] = float(v)
-    return out
-
-
 def _read_json(path: Path) -> dict[str, Any]:
     try:
         return json.loads(path.read_text())
@@ -138,20 +129,15 @@ def _read_json(path: Path) -> dict[str, Any]:
         raise ReproError(f"cannot read {path}: {e}") from None
 
 
-def _check_schema(path: Path, version: Any, supported: set[int]) -> None:
-    if version not in supported:
-        raise ReproError(f"{path} has schema_version {version}; this repro reads {sorted(supported)}")
-
-
-def _training_point(path: Path, lines: list[dict[str, Any]]) -> tuple[dict[str, Any], dict[str, float]]:
-    """The last metrics line with validation metrics, and those metrics without the val_ prefix."""
+def _training_lines(path: Path) -> list[dict[str, Any]]:
+    """metrics.jsonl of a training run (its training curve), schema version checked."""
+    lines = read_jsonl(path / "metrics.jsonl") if (path / "metrics.jsonl").is_file() else []
     for line in lines:
-        _check_schema(path / "metrics.jsonl", line.get("schema_version", 1), METRICS_SCHEMAS)
-    validated = [line for line in lines if any(k.startswith("val_") for k in line)]
-    if not validated:
-        raise ReproError(f"training run {path} has no validation metrics yet (eval_every=0 or too few iterations)")
-    last = validated[-1]
-    return last, _flat_metrics({k[4:]: v for k, v in last.items() if k.startswith("val_")})
+        version = line.get("schema_version", 1)  # lines from before the field are version 1
+        if version not in METRICS_SCHEMAS:
+            raise ReproError(f"{path / 'metrics.jsonl'} has schema_version {version}; this repro reads "
+                             f"{sorted(METRICS_SCHEMAS)}")
+    return lines
 
 
 def _display_path(path: Any) -> str:
@@ -162,66 +148,85 @@ def _display_path(path: Any) -> str:
         return str(path)
 
 
-def _exporting_run(model_path: Any) -> Optional[tuple[dict[str, Any], dict[str, Any]]]:
-    """(config, results) of the training run whose ``<run>/model`` this is, else None."""
-    if not model_path:
+def _exporting_run(model_path: Any) -> Optional[tuple[dict[str, Any], Results]]:
+    """(config, results) of the finished training run whose ``<run>/model`` this is, else None."""
+    if not model_path or Path(str(model_path)).name != "model":
         return None
     run = Path(str(model_path)).parent
-    if Path(str(model_path)).name != "model" or not (run / "results.json").is_file():
+    if not (run / RESULTS_FILE).is_file() or not (run / "config.yaml").is_file():
         return None
-    results = _read_json(run / "results.json")
-    if results.get("command") != "train" or not (run / "config.yaml").is_file():
+    results = read_results(run)
+    if results.kind != "train":
         return None
     return yaml.safe_load((run / "config.yaml").read_text()) or {}, results
 
 
 def load_run(path: str | Path) -> Run:
+    """A finished train or eval run (its results.json, schema :mod:`repro.results.schema`) as a
+    table cell's input; a one-line ReproError says why a directory cannot be one."""
     path = Path(path)
-    results_path, metrics_path, config_path = path / "results.json", path / "metrics.jsonl", path / "config.yaml"
-    if not path.is_dir() or not (results_path.is_file() or metrics_path.is_file()):
+    config_path = path / "config.yaml"
+    if not path.is_dir() or not ((path / RESULTS_FILE).is_file() or (path / "metrics.jsonl").is_file()):
         raise ReproError(f"{path} is not a run directory (no results.json or metrics.jsonl)")
+    if not (path / RESULTS_FILE).is_file():
+        raise ReproError(f"{path} has no results.json yet (an unfinished or running run)")
     if not config_path.is_file():
         raise ReproError(f"run directory {path} has no config.yaml")
     config = yaml.safe_load(config_path.read_text()) or {}
-    results = _read_json(results_path) if results_path.is_file() else {}
-    if results:
-        _check_schema(results_path, results.get("schema_version"), RESULTS_SCHEMAS)
+    results = read_results(path)
+    if results.kind not in ("train", "eval"):
+        raise ReproError(f"{path} is a '{results.kind}' run, which has no table cell")
+    if not results.metrics:
+        raise ReproError(f"{path} has no metrics to tabulate"
+                         + (" (a training run without validation: eval_every=0 or too few iterations)"
+                            if results.kind == "train" else ""))
     claim = _read_json(path / CLAIM_FILE) if (path / CLAIM_FILE).is_file() else {}
-    env = (config.get("env") or {}).get("name") or results.get("env")
-    is_train = config.get("command") == "train" or results.get("command") == "train" or (
-        metrics_path.is_file() and results.get("kind") != "eval")
-    hw = results.get("hardware", {})
+    metrics = {k: m.value for k, m in results.metrics.items()}
+    is_train = results.kind == "train"
     if is_train:
-        lines = read_jsonl(metrics_path) if metrics_path.is_file() else []
-        point, metrics = _training_point(path, lines)
-        steps, episodes = int(point["iteration"]), int(metrics.get("episodes", 0))
-        wall = sum(line.get("timing", {}).get(k, 0.0) for line in lines for k in TRAIN_WALL_KEYS)
-        model = _display_path((config.get("model") or {}).get("path", "?"))
+        steps = int(results.details.get("validation_iteration") or 0)
+        lines = _training_lines(path)
+        wall = sum(line.get("timing", {}).get(k, 0.0) for line in lines for k in TRAIN_WALL_KEYS) or results.provenance.elapsed_s
+        model = _display_path(results.model.path or "?")
     else:
-        metrics = _flat_metrics(results.get("metrics", {}))
         steps = 0
-        trained = _exporting_run(((config.get("model") or {}).get("path")))
+        trained = _exporting_run(results.model.path)
         if trained is not None:  # an eval of a training run's exported model: that run's steps and config
             train_config, train_results = trained
-            steps = int(train_results.get("iterations", 0))
+            steps = int(train_results.details.get("iterations_done", 0))
             config = copy.deepcopy(config)
             config["model"]["path"] = f"trained by run config {cell_hash(train_config)}"  # equal across seeds
-        episodes = int(results.get("n_responses") or results.get("tasks", 0) * results.get("episodes_per_task", 1))
-        wall_time = results.get("wall_time_s")
-        wall = float(wall_time["total"] if isinstance(wall_time, dict) else results.get("elapsed_s", 0.0))
-        model_info = results.get("model")
-        model = (model_info or {}).get("path") if isinstance(model_info, dict) else model_info
-        model = _display_path(model) if model else "scripted"
+        wall = results.provenance.elapsed_s
+        model = _display_path(results.model.path) if results.model.path else "scripted"
         if trained is not None:
             model = f"{_display_path(trained[0]['model']['path'])} after {trained[0].get('algo', 'RL')}"
     is_math = "accuracy" in metrics or "mean_tokens" in metrics
+    hw = results.provenance.hardware
     return Run(
-        path=path, kind="train" if is_train else "eval", env=str(env), seed=int(config.get("seed", 0)),
+        path=path, kind=results.kind, env=results.env, seed=int(config.get("seed", 0)),
         row=claim.get("row") or infer_row(config, is_train, is_math), model=model,
-        paper_model=claim.get("model"), metrics=metrics, steps=steps, episodes=episodes, wall_s=float(wall),
-        commit=short_commit(results.get("git_commit", "unfinished")), cell_hash=cell_hash(config),
-        hardware=hardware_label(hw) if hw else "unknown (run unfinished)", label=claim.get("label"),
+        paper_model=claim.get("model"), metrics=metrics, steps=steps,
+        episodes=int(results.counts.get("episodes") or results.counts.get("responses") or 0), wall_s=float(wall),
+        commit=short_commit(results.provenance.git_commit), cell_hash=cell_hash(config),
+        hardware=hardware_label(hw) if hw else "unknown", label=claim.get("label"),
+        config_sha256=results.provenance.config_sha256 or "",
     )
+
+
+def load_runs(paths: Iterable[str | Path], warn: Any = None) -> list[Run]:
+    """Every usable run under ``paths``; each unusable one is skipped with one warning line
+    (``warn(text)``), so one unfinished or foreign directory does not stop a comparison."""
+    runs = []
+    for path in expand_run_dirs(paths):
+        try:
+            runs.append(load_run(path))
+        except ReproError as e:
+            if warn is None:
+                raise
+            warn(f"skipped: {e}")
+    if not runs:
+        raise ReproError(f"no usable run under {', '.join(map(str, paths))}")
+    return runs
 
 
 def expand_run_dirs(paths: Iterable[str | Path]) -> list[Path]:
@@ -274,6 +279,7 @@ class Cell:
             "hardware": ", ".join(sorted({r.hardware for r in self.runs})),
             "wall_s": sum(r.wall_s for r in self.runs),
             "commits": sorted({r.commit for r in self.runs}), "config_hash": r0.cell_hash,
+            "config_sha256": [r.config_sha256 for r in sorted(self.runs, key=lambda r: r.seed)],
             "runs": [str(r.path) for r in self.runs],
         }
 
@@ -324,14 +330,19 @@ def ours_only_table(runs: list[Run]) -> PaperTable:
                       columns, {OURS_BLOCK: ()})
 
 
-def build_comparison(runs: list[Run], table_name: str, command: str = "") -> Comparison:
-    """Our runs in the layout of a paper table (``OURS_ONLY``: a table of our runs alone)."""
+def build_comparison(runs: list[Run], table_name: str, command: str = "", paper_model: Optional[str] = None) -> Comparison:
+    """Our runs in the layout of a paper table (``OURS_ONLY``: a table of our runs alone), each among
+    the rows of its paper block (``paper_model`` puts every run in that block)."""
     table = ours_only_table(runs) if table_name == OURS_ONLY else load_paper_table(table_name)
     for run in runs:
         if run.env not in table.envs:
             raise ReproError(f"run {run.path} is on '{run.env}', which has no column in {table_name} "
                              f"({', '.join(sorted(table.envs))}); --paper {OURS_ONLY} tabulates our runs alone")
-    block_of = {r.path: OURS_BLOCK if table_name == OURS_ONLY else paper_block_for(r, table) for r in runs}
+    if paper_model is not None and paper_model not in table.blocks:
+        raise ReproError(f"--paper-model '{paper_model}' is not a block of {table.name}"
+                         f"{did_you_mean(paper_model, list(table.blocks))}; choose from {', '.join(table.blocks)}")
+    block_of = {r.path: OURS_BLOCK if table_name == OURS_ONLY else paper_model or paper_block_for(r, table)
+                for r in runs}
     cells = group_cells(runs, block_of)
     rows: list[ComparisonRow] = []
     for block, paper_rows in table.blocks.items():

@@ -3,8 +3,9 @@ training (the paper's §5.5 figure), from the metrics.jsonl of training runs."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Optional
 
 import numpy as np
 
@@ -29,6 +30,12 @@ def curve_value(line: dict[str, Any], metric: str) -> float | None:
         return line["response_tokens"] / line["rows"]
     value = line.get(metric)
     return float(value["value"] if isinstance(value, dict) else value) if value is not None else None
+
+
+def validation_value(line: dict[str, Any], metric: str) -> float | None:
+    """The validation value of a metric in one metrics line (``val_<metric>``), if it validated."""
+    value = line.get(f"val_{metric}")
+    return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else None
 
 
 def seed_band(series: list[dict[int, float]]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -75,33 +82,64 @@ def _close(fig: Any) -> None:
     plt.close(fig)
 
 
-def plot_training_curves(runs: list[Run], out: Path) -> Path | None:
-    """One panel per metric, one line per config, the band is ± one std over its seeds."""
+@dataclass(frozen=True)
+class Curve:
+    """One training config on one panel: the training rollouts' mean ± std band over seeds and, at the
+    iterations every seed validated, the validation points (mean ± std; what the tables report)."""
+
+    label: str
+    seeds: int
+    train: tuple[np.ndarray, np.ndarray, np.ndarray]  # (iterations, mean, std)
+    validation: Optional[tuple[np.ndarray, np.ndarray, np.ndarray]]
+
+
+def training_curves(runs: list[Run]) -> list[tuple[Headline, list[Curve]]]:
+    """(panel metric, its curves) for every headline metric some training run logged."""
     groups = training_groups(runs)
     lines = {r.path: read_jsonl(r.path / "metrics.jsonl") for g in groups.values() for r in g}
-    panels = [h for h in HEADLINE_METRICS
-              if any(curve_value(line, h.metric) is not None for ls in lines.values() for line in ls)]
-    if not groups or not panels:
-        return None
-    fig, axes = _figure(len(panels))
-    for ax, headline in zip(axes, panels):
+    panels = []
+    for headline in HEADLINE_METRICS:
+        curves = []
         for name, group in sorted(groups.items()):
             series = [{line["iteration"]: v for line in lines[r.path]
                        if (v := curve_value(line, headline.metric)) is not None} for r in group]
             if not all(series):
                 continue
-            x, mean, std = seed_band(series)
-            (handle,) = ax.plot(x, mean, label=f"{name} (n={len(group)} seeds)")
+            validated = [{line["iteration"]: v for line in lines[r.path]
+                          if (v := validation_value(line, headline.metric)) is not None} for r in group]
+            curves.append(Curve(name, len(group), seed_band(series), seed_band(validated) if all(validated) else None))
+        if curves:
+            panels.append((headline, curves))
+    return panels
+
+
+def plot_training_curves(runs: list[Run], out: Path) -> Path | None:
+    """One panel per metric, one line per config (the band is ± one std over its seeds), validation
+    as dots with ± std bars."""
+    panels = training_curves(runs)
+    if not panels:
+        return None
+    fig, axes = _figure(len(panels))
+    for ax, (headline, curves) in zip(axes, panels):
+        for curve in curves:
+            x, mean, std = curve.train
+            (handle,) = ax.plot(x, mean, label=f"{curve.label} (n={curve.seeds} seeds)")
             ax.fill_between(x, *clipped_band(mean, std, headline), alpha=0.2, color=handle.get_color())
+            if curve.validation is not None:
+                vx, vmean, vstd = curve.validation
+                low, high = clipped_band(vmean, vstd, headline)
+                ax.errorbar(vx, vmean, yerr=[vmean - low, high - vmean], fmt="o", ms=5, capsize=3,
+                            color=handle.get_color(), label=f"{curve.label}: validation")
         ax.set_xlabel("training iteration")
         ax.set_ylabel(headline.axis_label)
         if headline.upper is not None:  # a bounded score's axis starts at its floor, not below it
             ax.set_ylim(bottom=0.0)
-        ax.set_title(f"{headline.axis_label} (training rollouts)")
+        ax.set_title(f"{headline.axis_label} (line: training rollouts, dots: validation)", fontsize=10)
         ax.xaxis.get_major_locator().set_params(integer=True)
         ax.grid(alpha=0.3)
     handles, labels = axes[0].get_legend_handles_labels()
-    fig.suptitle("training curves: mean (line) ± std over seeds (band)", fontsize=11)
+    fig.suptitle("training curves: mean ± std over seeds (line and band: training rollouts; dots: validation)",
+                 fontsize=11)
     fig.tight_layout()
     # below the panels; bbox_inches="tight" grows the image to hold it, so no entry is clipped
     fig.legend(handles, labels, fontsize=9, loc="upper center", bbox_to_anchor=(0.5, 0.0),

@@ -38,8 +38,11 @@ SHARED_FILE = "_shared.yaml"  # warm starts the rows name in model_from (not a r
 NOTES_FILE = "_notes.yaml"  # what each table's numbers are, per scale (not a row)
 SHARED_DIR = "shared"
 SCALES = ("cpu", "paper")
-COMMANDS = {"train": ["train"], "eval": ["eval"], "suite": ["eval", "--suite", "sgrpo"], "sft": ["sft"]}
+# evals are redone whole (--fresh replaces what an interrupted one left); training resumes from its checkpoint
+COMMANDS = {"train": ["train"], "eval": ["eval", "--fresh"], "suite": ["eval", "--suite", "sgrpo", "--fresh"],
+            "sft": ["sft"]}
 DONE_FILE = {"suite": "suite.json"}  # the file a finished run leaves (default results.json)
+RECORD_SUFFIX = ".runs.json"  # beside each table: the runs behind its cells, so a partial run can merge into it
 
 
 @dataclass(frozen=True)
@@ -182,7 +185,20 @@ def check_configs(runs: list[PlannedRun], results_dir: Path) -> None:
 
 
 def is_done(run: PlannedRun, results_dir: Path) -> bool:
-    return (results_dir / run.name / DONE_FILE.get(run.command, "results.json")).is_file()
+    """The run finished, and with the results schema this repro reads (an older one is redone)."""
+    import json
+
+    from repro.results.schema import RESULTS_FILE, SCHEMA_VERSION
+
+    if not (results_dir / run.name / DONE_FILE.get(run.command, RESULTS_FILE)).is_file():
+        return False
+    for path in run.result_dirs(results_dir):
+        try:
+            if json.loads((path / RESULTS_FILE).read_text()).get("schema_version") != SCHEMA_VERSION:
+                return False
+        except (OSError, ValueError):
+            return False
+    return True
 
 
 def print_plan(console: Any, runs: list[PlannedRun], results_dir: Path) -> float:
@@ -241,10 +257,43 @@ def table_notes(scale: str, rows_dir: Path = ROWS_DIR) -> dict[str, str]:
     return (yaml.safe_load(path.read_text()) or {}).get(scale) or {} if path.is_file() else {}
 
 
+def _record_path(tables_dir: Path, table: str, scale: str) -> Path:
+    return tables_dir / f"{table}-{scale}{RECORD_SUFFIX}"
+
+
+def read_record(path: Path, results_dir: Path) -> dict[str, Any]:
+    """The runs behind a written table (run name -> compare.Run), as the last regeneration saw them."""
+    import dataclasses
+    import json
+
+    from repro.results.compare import Run
+
+    if not path.is_file():
+        return {}
+    body = json.loads(path.read_text())
+    names = {f.name for f in dataclasses.fields(Run)}
+    return {name: Run(**{k: v for k, v in fields.items() if k in names} | {"path": results_dir / name})
+            for name, fields in body["runs"].items()}
+
+
+def write_record(path: Path, runs: dict[str, Any]) -> None:
+    import dataclasses
+
+    from repro.io import atomic_write_json
+
+    atomic_write_json(path, {"runs": {name: {k: v for k, v in dataclasses.asdict(run).items() if k != "path"}
+                                      for name, run in sorted(runs.items())}})
+
+
 def regenerate(console: Any, runs: list[PlannedRun], results_dir: Path, tables_dir: Path, scale: str,
-               command: str, notes: Optional[dict[str, str]] = None) -> list[Path]:
+               command: str, notes: Optional[dict[str, str]] = None, tables: Optional[set[str]] = None) -> list[Path]:
     """results/tables/<table>-<scale>.md and the plots, from every finished run of the plan; each
-    table headed by its note (``_notes.yaml`` unless ``notes`` is given)."""
+    table headed by its note (``_notes.yaml`` unless ``notes`` is given). Only ``tables`` when given.
+
+    A table is never truncated: a run of the plan that is not here keeps the cells it had, from the
+    record written beside the table (``<table>-<scale>.runs.json``); without such a record, a table
+    some of whose runs are missing here is left as it is. Plots need every run's metrics.jsonl, so
+    they are redrawn only when all of the table's runs are here (or the plot does not exist yet)."""
     from repro.io import atomic_write_text
     from repro.results.compare import build_comparison, load_run
     from repro.results.plots import write_plots
@@ -253,18 +302,36 @@ def regenerate(console: Any, runs: list[PlannedRun], results_dir: Path, tables_d
     evaluated = {r.model_from for r in runs}  # training runs whose exported model a later run evaluates
     written = []
     for table in dict.fromkeys(t for r in runs for t in r.tables):
-        done = [(r.name, load_run(path)) for r in runs if table in r.tables and is_done(r, results_dir)
-                for path in r.result_dirs(results_dir)]
-        if not done:
+        if tables is not None and table not in tables:
             continue
+        mine = [r for r in runs if table in r.tables]
+        here = {str(path.relative_to(results_dir)): (r.name, load_run(path))
+                for r in mine if is_done(r, results_dir) for path in r.result_dirs(results_dir)}
+        record_path, target = _record_path(tables_dir, table, scale), tables_dir / f"{table}-{scale}.md"
         # the table reports each row's evaluation; the training curves come from every run
-        reported = [run for name, run in done if name not in evaluated]
-        comparison = build_comparison(reported, table if table in PAPER_TABLES else "none", command)
+        reported = {name: run for name, (planned, run) in here.items() if planned not in evaluated}
+        recorded = read_record(record_path, results_dir)
+        complete = all(is_done(r, results_dir) for r in mine)
+        if not recorded and not complete and target.is_file():
+            console.print(f"[yellow]kept {target}[/yellow]: some of its runs are not here and it has no record of "
+                          f"them ({record_path.name}); run every row of the table once to merge into it")
+            continue
+        planned = {r.name for r in mine}  # a suite's record names are <run>/<benchmark>
+        merged = {name: run for name, run in recorded.items()
+                  if name in planned or str(Path(name).parent) in planned} | reported
+        if not merged:
+            continue
+        comparison = build_comparison(list(merged.values()), table if table in PAPER_TABLES else "none", command)
         comparison.note = (table_notes(scale) if notes is None else notes).get(table, "")
-        target = tables_dir / f"{table}-{scale}.md"
         atomic_write_text(target, render_markdown(comparison))
+        write_record(record_path, merged)
         written.append(target)
-        written += write_plots([run for _, run in done], tables_dir, prefix=f"{table}-{scale}-")
+        prefix = f"{table}-{scale}-"
+        if complete or not any(tables_dir.glob(f"{prefix}*.png")):
+            written += write_plots([run for _, run in here.values()], tables_dir, prefix=prefix)
+        else:
+            console.print(f"kept the plots of {table}: their curves need every run's metrics.jsonl, and some runs "
+                          f"are not here")
     for path in written:
         console.print(f"written: {path}")
     return written
@@ -293,8 +360,10 @@ def main(argv: Optional[list[str]] = None) -> int:
         started = time.perf_counter()
         failed = execute(console, runs, results_dir)
         command = f"make reproduce-tables SCALE={args.scale}"
-        # every table from every finished run, so a run of a few rows (--only) leaves whole tables
-        regenerate(console, plan(args.scale)[0], results_dir, args.tables_dir, args.scale, command)
+        # the tables of the rows that ran, from every finished run of the whole plan merged into what
+        # the tables held: a run of a few rows (--only) adds or replaces those rows and keeps the rest
+        regenerate(console, plan(args.scale)[0], results_dir, args.tables_dir, args.scale, command,
+                   tables={t for r in runs for t in r.tables})
         console.print(f"reproduce-tables took {(time.perf_counter() - started) / 60:.1f} min")
     except ReproError as e:
         print(f"error: {e}", file=sys.stderr)

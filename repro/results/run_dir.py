@@ -1,4 +1,5 @@
-"""Run directories: ``results/<run>/`` with config.yaml, results.json, samples.jsonl, metrics.jsonl.
+"""Run directories: ``results/<run>/`` with config.yaml, results.json (:mod:`repro.results.schema`),
+samples.jsonl (evals; training runs: samples/iter_N.jsonl), metrics.jsonl (training, SFT).
 
 Every file is written atomically (see :mod:`repro.io`); results.json is written last, so its
 presence means the run finished.
@@ -6,9 +7,11 @@ presence means the run finished.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import os
 import platform
+import shutil
 import time
 from dataclasses import dataclass, field
 from importlib import metadata
@@ -16,10 +19,11 @@ from pathlib import Path
 from typing import Any
 
 from repro.config.load import save_config
+from repro.errors import ReproError
 from repro.io import atomic_write_json, atomic_write_jsonl
 from repro.paths import git_commit
+from repro.results.schema import RESULTS_FILE, Provenance, Results
 
-RESULTS_SCHEMA_VERSION = 1  # results.json
 METRICS_SCHEMA_VERSION = 1  # each metrics.jsonl line (training and SFT)
 
 
@@ -58,6 +62,16 @@ def default_run_name(kind: str, env: str) -> str:
     return f"{kind}-{env}-{time.strftime('%Y%m%d-%H%M%S')}"
 
 
+def claim_new_run(path: Path, fresh: bool) -> None:
+    """An eval about to write ``path``: refuse a directory that already holds a run (as ``repro
+    train`` refuses a different config), unless ``fresh``, which clears it first."""
+    if path.is_dir() and any(path.iterdir()):
+        if not fresh:
+            raise ReproError(f"run directory {path} already holds a run; pass --fresh to replace it "
+                             f"or --run-name NAME for a new one")
+        shutil.rmtree(path)
+
+
 @dataclass
 class RunDir:
     path: Path
@@ -74,19 +88,14 @@ class RunDir:
         atomic_write_jsonl(self.path / "samples.jsonl", rows)
         return self.path / "samples.jsonl"
 
-    def write_results(self, results: dict[str, Any]) -> Path:
-        """results.json with the provenance every table needs (schema, commit, config hash,
-        hardware, versions, seconds since this RunDir was opened)."""
+    def write_results(self, results: Results) -> Path:
+        """results.json (:mod:`repro.results.schema`) with the provenance every table needs (commit,
+        config hash, hardware, versions, seconds since this RunDir was opened)."""
         config = self.path / "config.yaml"
-        body = {
-            "schema_version": RESULTS_SCHEMA_VERSION,
-            **results,
-            "config_sha256": hashlib.sha256(config.read_bytes()).hexdigest() if config.is_file() else None,
-            "elapsed_s": round(time.perf_counter() - self.started, 3),
-            "git_commit": git_commit(),
-            "hardware": hardware(),
-            "versions": package_versions(),
-            "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
-        }
-        atomic_write_json(self.path / "results.json", body)
-        return self.path / "results.json"
+        provenance = Provenance(
+            git_commit=git_commit(),
+            config_sha256=hashlib.sha256(config.read_bytes()).hexdigest() if config.is_file() else None,
+            hardware=hardware(), versions=package_versions(), created=time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+            elapsed_s=round(time.perf_counter() - self.started, 3))
+        atomic_write_json(self.path / RESULTS_FILE, dataclasses.replace(results, provenance=provenance).to_json())
+        return self.path / RESULTS_FILE

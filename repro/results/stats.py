@@ -16,3 +16,8 @@ def mean_and_stderr(values: Sequence[float]) -> tuple[float, float]:
         return m, 0.0
     var = sum((v - m) ** 2 for v in values) / (n - 1)
     return m, math.sqrt(var / n)
+
+
+def stderr_of_mean(values: Sequence[float]) -> float | None:
+    """The standard error of the mean; None when fewer than two values (no spread to estimate)."""
+    return mean_and_stderr(values)[1] if len(values) > 1 else None

@@ -191,7 +191,8 @@ def body_cells(cmp: Comparison, row: ComparisonRow) -> list[str]:
 
 
 PROVENANCE_FIELDS = ("method", "env", "model", "steps", "seeds", "episodes", "hardware", "wall time",
-                     "commit", "config hash")
+                     "commit", "results.json config_sha256 (per seed)")
+SHA_DIGITS = 8  # of each seed's config_sha256 in a table
 
 
 def provenance_cells(row: ComparisonRow) -> list[list[str]]:
@@ -199,7 +200,7 @@ def provenance_cells(row: ComparisonRow) -> list[list[str]]:
     for p in row.provenance:
         out.append([row.label, p["env"], p["model"], str(p["steps"]), ",".join(map(str, p["seeds"])),
                     str(p["episodes"]), p["hardware"], f"{p['wall_s'] / 60:.1f} min", ", ".join(p["commits"]),
-                    p["config_hash"]])
+                    " ".join(h[:SHA_DIGITS] for h in p.get("config_sha256", []))])
     return out
 
 
@@ -258,7 +259,7 @@ def comparison_records(cmp: Comparison) -> list[dict[str, Any]]:
                 "paper_std": paper.std if paper else None, "diff": row.diff(c.id),
                 "steps": p.get("steps"), "episodes": p.get("episodes"), "hardware": p.get("hardware"),
                 "wall_s": p.get("wall_s"), "commits": p.get("commits"), "config_hash": p.get("config_hash"),
-                "runs": p.get("runs"),
+                "config_sha256": p.get("config_sha256"), "runs": p.get("runs"),
             })
             if not cmp.table.has_paper:
                 for key in PAPER_RECORD_KEYS:
@@ -296,27 +297,26 @@ def render(cmp: Comparison, fmt: str) -> str:
 
 
 def rich_tables(cmp: Comparison) -> list[Any]:
-    """The paper's layout for a terminal: one column per paper column, each cell three lines
-    (ours, paper, Δ); only the rows we have runs for (the written file has every paper row)."""
+    """The comparison for a terminal, readable at 80 columns: per paper block one line per (method,
+    column) we have a value for, ours / paper / Δ in columns of their own; then the provenance."""
     from rich.table import Table
 
     tables = []
     with_paper = cmp.table.has_paper
     for block in cmp.blocks():
-        title = (f"{cmp.table.title} — paper's {block} rows\n(each cell: ours / [dim]paper[/dim] / Δ)" if with_paper
-                 else f"{cmp.table.title}\n(mean ± std over seeds)")
-        table = Table(title=title, title_justify="left", show_lines=with_paper)
-        table.add_column("method")
-        table.add_column("our model")
-        for c in cmp.columns:
-            table.add_column(c.label, justify="right")
+        title = (f"{cmp.table.title} — paper's {block} rows" if with_paper
+                 else f"{cmp.table.title} (mean ± std over seeds)")
+        table = Table(title=title, title_justify="left")
+        for name in ("method", "our model", "column", "ours") + (("paper", "Δ") if with_paper else ()):
+            table.add_column(name, justify="right" if name in ("ours", "paper", "Δ") else "left")
         for r in (r for r in cmp.rows if r.block == block and r.our_model):
-            cells = []
-            for c in cmp.columns:
-                ours = f"[bold]{_fmt(r.ours.get(c.id), c.digits)}[/bold]"
-                cells.append(f"{ours}\n[dim]{_fmt(r.paper.get(c.id), c.digits)}[/dim]\n{_fmt_diff(r.diff(c.id), c.digits)}"
-                             if with_paper else ours)
-            table.add_row(r.label, r.our_model, *cells)
+            shown = [c for c in cmp.columns if r.ours.get(c.id) is not None]
+            for i, c in enumerate(shown):
+                cells = [r.label if i == 0 else "", r.our_model if i == 0 else "", c.label,
+                         _fmt(r.ours.get(c.id), c.digits)]
+                if with_paper:
+                    cells += [_fmt(r.paper.get(c.id), c.digits), _fmt_diff(r.diff(c.id), c.digits)]
+                table.add_row(*cells, end_section=i == len(shown) - 1)
         tables.append(table)
     prov = [p for r in cmp.rows for p in provenance_cells(r)]
     if prov:

@@ -64,6 +64,7 @@ class TrainConfig:
     keep_checkpoints: int = 2
     eval_every: int = 5  # validate every N iterations (0 = never)
     export_model: bool = True  # write the final weights to <run>/model (Hugging Face format) for repro eval
+    dump_rows: bool = False  # write each iteration's step rows (+ advantages) to rows/iter_N.jsonl for repro advantages
     seed: int = 0
     report_to: list[str] = field(default_factory=list)  # tensorboard, wandb (when installed)
     run_name: Optional[str] = None  # default: train-<algo>-<env>-<timestamp>

@@ -38,14 +38,18 @@ from repro.trainer.checkpoint import latest_checkpoint, load_checkpoint, save_ch
 from repro.trainer.config import TrainConfig
 from repro.trainer.distributed import full_state_dict, global_group, init_distributed, rank_seed, rank_share, shard_model
 from repro.trainer.update import UpdateBatch, causal_lm_scorer, logprob_mismatch, ppo_epoch, recompute_logprobs
+from repro.trainer.view import QuietView
 
 METRICS = "metrics.jsonl"
 CHECKPOINTS = "checkpoints"
 MODEL = "model"  # the final weights in Hugging Face format: model.path=<run>/model for repro eval
+# one file per iteration in each: the training episodes (samples/), validation episodes, step rows (dump_rows)
+SAMPLES, VALIDATION, ROWS = "samples", "validation", "rows"
+ITERATION_DIRS = (SAMPLES, VALIDATION, ROWS)
 # config keys that may change when a run is resumed (they do not change what an iteration computes)
 RESUMABLE_KEYS = {"iterations", "save_every", "eval_every", "keep_checkpoints", "report_to", "run_name",
                   "results_dir", "data_dir", "rollout.num_workers", "rollout.reset_timeout_s",
-                  "rollout.step_timeout_s"}
+                  "rollout.step_timeout_s", "dump_rows"}
 PURPOSES = {"tasks": 0, "sampling": 1, "shuffle": 2, "validation": 3}
 
 
@@ -81,9 +85,8 @@ def prepare_run_dir(cfg: TrainConfig, fresh: bool) -> tuple[RunDir, Path | None]
     """The run directory (config.yaml written) and the checkpoint to resume from, if any."""
     path = Path(cfg.results_dir) / run_name(cfg)
     if fresh:
-        shutil.rmtree(path / CHECKPOINTS, ignore_errors=True)
-        shutil.rmtree(path / "validation", ignore_errors=True)
-        shutil.rmtree(path / MODEL, ignore_errors=True)
+        for directory in (CHECKPOINTS, MODEL, *ITERATION_DIRS):
+            shutil.rmtree(path / directory, ignore_errors=True)
         for name in (METRICS, "results.json", "samples.jsonl"):
             (path / name).unlink(missing_ok=True)
     checkpoint = latest_checkpoint(path / CHECKPOINTS)
@@ -95,26 +98,51 @@ def prepare_run_dir(cfg: TrainConfig, fresh: bool) -> tuple[RunDir, Path | None]
     return RunDir.create(cfg.results_dir, run_name(cfg), cfg), checkpoint
 
 
+def iteration_file(run_path: Path, directory: str, iteration: int) -> Path:
+    return run_path / directory / f"iter_{iteration:06d}.jsonl"
+
+
 def truncate_metrics(path: Path, last_iteration: int) -> None:
-    """Drop metrics lines of iterations after the checkpoint (they will be redone)."""
+    """Drop metrics lines and per-iteration files of iterations after the checkpoint (they will be redone)."""
     if path.is_file():
         atomic_write_jsonl(path, [r for r in read_jsonl(path) if r["iteration"] <= last_iteration])
+    for directory in ITERATION_DIRS:
+        for file in (path.parent / directory).glob("iter_*.jsonl"):
+            if int(file.stem.removeprefix("iter_")) > last_iteration:
+                file.unlink()
+
+
+def step_row_dump(rows: list[Any], advantages: list[Any], anchor_group: np.ndarray | None) -> list[dict[str, Any]]:
+    """One ``repro advantages --rows`` object per step row (its input fields, 1-based steps) with the
+    trainer's advantage (and GiGPO's step-group code), so the estimator can be re-run on what trained."""
+    out = []
+    for i, (r, advantage) in enumerate(zip(rows, advantages)):
+        obj = {"group": r.group, "traj": r.traj, "step": r.step + 1, "anchor": r.anchor, "reward": r.reward,
+               "valid": r.valid, "done": r.done, "advantage": advantage}
+        if anchor_group is not None:
+            obj["step_group"] = int(anchor_group[i])
+        out.append(obj)
+    return out
 
 
 class TimedPolicy:
     """The policy with its ``sample`` calls timed, so rollout time splits into generation and the
-    rest (env steps not hidden behind generation, prompt rendering)."""
+    rest (env steps not hidden behind generation, prompt rendering); ``on_sample(replies, tokens,
+    seconds)`` hears of every call (the live progress of an iteration)."""
 
-    def __init__(self, policy: Any):
+    def __init__(self, policy: Any, on_sample: Any = None):
         self.policy = policy
         self.seconds = 0.0
+        self.on_sample = on_sample
 
     def sample(self, *args: Any, **kwargs: Any) -> Any:
         start = time.perf_counter()
-        try:
-            return self.policy.sample(*args, **kwargs)
-        finally:
-            self.seconds += time.perf_counter() - start
+        generations = self.policy.sample(*args, **kwargs)
+        elapsed = time.perf_counter() - start
+        self.seconds += elapsed
+        if self.on_sample is not None:
+            self.on_sample(len(generations), sum(len(g.response_ids) for g in generations), elapsed)
+        return generations
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self.policy, name)
@@ -161,6 +189,7 @@ class Trainer:
         self.algorithm = ALGOS.get(cfg.algo)
         self.env_cls = ENVS.get(cfg.env.name)
         self.task_source = self.env_cls(cfg.env, cfg.data_dir)
+        self.view = QuietView(cfg, run_name(cfg), 0)  # run() shows the real one
 
     # -- one iteration ------------------------------------------------------------------------
 
@@ -172,15 +201,21 @@ class Trainer:
         tasks = self.task_source.sample_tasks(self.env_cls.TRAIN_SPLIT, cfg.tasks_per_iteration,
                                               iteration_seed(cfg.seed, it, "tasks"))
         sampling = dataclasses.replace(cfg.sampling, seed=rank_seed(iteration_seed(cfg.seed, it, "sampling"), self.dist.rank))
-        timed = TimedPolicy(self.policy)
-        rollout = collect_groups(pool, timed, rank_share(tasks, self.dist), group_size=cfg.group_size, sampling=sampling)
+        timed = TimedPolicy(self.policy, on_sample=self.view.sampled)
+        mine = rank_share(tasks, self.dist)
+        self.view.phase(it, "rollout", episodes=len(mine) * cfg.group_size)
+        rollout = collect_groups(pool, timed, mine, group_size=cfg.group_size, sampling=sampling,
+                                 on_episode=self.view.episode_done)
         episodes = self.all_episodes(rollout.episodes, cfg.group_size)  # under torchrun: waits for the slowest rank
         t1 = time.perf_counter()
 
         if self.dist.is_main:
-            self.run_dir.write_samples([e.to_json() for e in episodes])  # the latest iteration's episodes
+            atomic_write_jsonl(iteration_file(self.run_dir.path, SAMPLES, it), [e.to_json() for e in episodes])
         rows = rollout.rows
+        self.view.phase(it, "update", episodes=0)
         advantages, anchor_group = self.advantages(rows)
+        if cfg.dump_rows:
+            self.dump_rows(it, step_row_dump(rows, advantages, anchor_group))
         t2 = time.perf_counter()
 
         batch = UpdateBatch([r.prompt_ids for r in rows], [r.response_ids for r in rows],
@@ -217,6 +252,19 @@ class Trainer:
             e.group = global_group(e.group, self.dist)
             e.traj = e.group * group_size + member
         return sorted((e for part in self.dist.gather(episodes) for e in part), key=lambda e: e.traj)
+
+    def dump_rows(self, it: int, rows: list[dict[str, Any]]) -> None:
+        """``dump_rows=true``: this iteration's rows as ``rows/iter_N.jsonl`` (every rank's, renumbered
+        like the episodes), readable by ``repro advantages --rows``."""
+        if self.dist.enabled:
+            size = self.cfg.group_size
+            for r in rows:
+                member, group = r["traj"] - r["group"] * size, global_group(r["group"], self.dist)
+                r["group"], r["traj"] = group, group * size + member
+                r.pop("step_group", None)  # codes are rank-local
+            rows = sorted((r for part in self.dist.gather(rows) for r in part), key=lambda r: (r["traj"], r["step"]))
+        if self.dist.is_main:
+            atomic_write_jsonl(iteration_file(self.run_dir.path, ROWS, it), rows)
 
     def row_order(self, n_rows: int, it: int) -> list[int]:
         """The order rows are split into mini-batches: shuffled with the iteration's seed."""
@@ -277,10 +325,10 @@ class Trainer:
 
     def run(self, checkpoint: Path | None) -> None:
         from omegaconf import OmegaConf
-        from repro.console import make_console
 
+        from repro.progress import log_line
         from repro.trainer.report import Trackers
-        from repro.trainer.view import LiveView, QuietView
+        from repro.trainer.view import make_view
 
         cfg = self.cfg
         ckpt_root = self.run_dir.path / CHECKPOINTS
@@ -291,19 +339,17 @@ class Trainer:
             start = load_checkpoint(checkpoint, self.model, self.optimizer, self.auxiliary())["iteration"]
             self.sync_sampler()
             if main:
-                make_console(stderr=True).print(f"resumed from checkpoint {checkpoint} (iteration {start})", soft_wrap=True)
+                log_line(f"resumed from checkpoint {checkpoint} (iteration {start})")
         if main:
             truncate_metrics(metrics_path, start)
         trackers = Trackers(cfg.report_to if main else [], self.run_dir.path, run_name(cfg),
                             OmegaConf.to_container(OmegaConf.structured(cfg)))
         try:
-            with self.rollout_pool() as pool, \
-                    (LiveView(cfg, run_name(cfg), start) if main else QuietView()) as view:
+            with self.rollout_pool() as pool, make_view(cfg, run_name(cfg), start, main) as view:
+                self.view = view
                 for it in range(start + 1, cfg.iterations + 1):
-                    view.phase(it, "rollout")
-                    line = self.iteration(pool, it)
+                    line = self.iteration(pool, it)  # it and validate() tell the view their phases
                     if cfg.eval_every and it % cfg.eval_every == 0:
-                        view.phase(it, "validation")
                         started = time.perf_counter()
                         line.update(self.validate(pool, it))
                         line["timing"]["validation_s"] = time.perf_counter() - started
@@ -334,7 +380,7 @@ class Trainer:
     def validate(self, pool, it: int) -> dict[str, Any]:
         """``repro eval``'s task list and rollout at the validation sampling settings (T = 0.4);
         metrics prefixed ``val_``, episodes written to ``validation/iter_N.jsonl``."""
-        from repro.eval.agent import eval_tasks
+        from repro.eval.agent import eval_tasks, per_task_stderr
         from repro.eval.config import EvalConfig
         from repro.rollout import collect_groups
 
@@ -345,11 +391,48 @@ class Trainer:
         split, pairs = eval_tasks(self.env_cls, eval_cfg)
         sampling = dataclasses.replace(val.sampling, seed=rank_seed(iteration_seed(cfg.seed, it, "validation"), self.dist.rank))
         tasks = rank_share([task for task, _ in pairs], self.dist)
-        episodes = self.all_episodes(collect_groups(pool, self.policy, tasks, 1, sampling).episodes, 1)
+        self.view.phase(it, "validation", episodes=len(tasks))
+        timed = TimedPolicy(self.policy, on_sample=self.view.sampled)
+        rollout = collect_groups(pool, timed, tasks, 1, sampling, on_episode=self.view.episode_done)
+        episodes = self.all_episodes(rollout.episodes, 1)
         if self.dist.is_main:
-            atomic_write_jsonl(self.run_dir.path / "validation" / f"iter_{it:06d}.jsonl", [e.to_json() for e in episodes])
-        metrics = {f"val_{k}": v for k, v in self.env_cls.summarize(episodes).items()}
-        return metrics | {"val_split": split}
+            atomic_write_jsonl(iteration_file(self.run_dir.path, VALIDATION, it), [e.to_json() for e in episodes])
+        summary = self.env_cls.summarize(episodes)
+        return ({f"val_{k}": v for k, v in summary.items()}
+                | {"val_split": split, "val_stderr": per_task_stderr(self.env_cls, episodes, summary)})
+
+
+def training_results(cfg: TrainConfig, lines: list[dict[str, Any]], run_path: Path, world: int,
+                     model_dir: Any) -> Any:
+    """results.json of a training run: the metrics of its last validation (what the papers report)
+    with their standard errors, the last iteration's training metrics in ``details``."""
+    from repro.results.schema import Metric, Results, model_info
+
+    validated = [line for line in lines if "val_split" in line]
+    point = validated[-1] if validated else {}
+    stderr = point.get("val_stderr", {})
+    unit = "responses" if cfg.math is not None else "episodes"
+    counts = (unit, "failed_episodes")
+    metrics = {k[4:]: Metric(float(v), stderr.get(k[4:])) for k, v in point.items()
+               if k.startswith("val_") and k[4:] not in counts and isinstance(v, (int, float)) and not isinstance(v, bool)}
+    final = latest_checkpoint(run_path / CHECKPOINTS)
+    exported = model_info(str(run_path / MODEL), run_path / MODEL, "hf") if cfg.export_model else None
+    return Results(
+        kind="train", env=cfg.env.name, algo=cfg.algo, split=point.get("val_split"), metrics=metrics,
+        model=model_info(cfg.model.path, model_dir, cfg.model.backend),
+        sampling=dataclasses.asdict(cfg.validation.sampling),
+        seeds={"seed": cfg.seed, "derivation": "each iteration's tasks, rollout sampling, row shuffle and "
+               "validation sampling: SeedSequence([seed, iteration, purpose]) (per rank: + rank)"},
+        counts={unit: int(point.get(f"val_{unit}", 0)), "failed_episodes": int(point.get("val_failed_episodes", 0)),
+                "iterations": len(lines), "tasks_per_iteration": cfg.tasks_per_iteration,
+                "group_size": cfg.group_size, "world_size": world},
+        details={"iterations_done": lines[-1]["iteration"] if lines else 0, "iterations": cfg.iterations,
+                 "validation_iteration": point.get("iteration"),
+                 "rollout_sampling": dataclasses.asdict(cfg.sampling),
+                 "last_iteration": M.without_timing(lines[-1]) if lines else {},
+                 "checkpoint": str(final) if final else None,
+                 "exported_model": dataclasses.asdict(exported) if exported else None},
+    )
 
 
 def run_train(cfg: TrainConfig, fresh: bool = False) -> Path:
@@ -376,15 +459,8 @@ def run_train(cfg: TrainConfig, fresh: bool = False) -> Path:
     if cfg.export_model:
         trainer.export_model(run_dir.path / MODEL)
     if dist.is_main:
-        lines = read_jsonl(run_dir.path / METRICS)
-        final = latest_checkpoint(run_dir.path / CHECKPOINTS)
-        run_dir.write_results({
-            "command": "train", "algo": cfg.algo, "env": cfg.env.name, "iterations": cfg.iterations,
-            "world_size": dist.world,
-            "final": M.without_timing(lines[-1]) if lines else {},
-            "checkpoint": str(final) if final else None,
-            "model_dir": str(run_dir.path / MODEL) if cfg.export_model else None,
-        })
+        run_dir.write_results(training_results(cfg, read_jsonl(run_dir.path / METRICS), run_dir.path, dist.world,
+                                               getattr(trainer.policy, "model_dir", None)))
     if dist.enabled:
         torch.distributed.destroy_process_group()
     return run_dir.path

@@ -298,41 +298,46 @@ def save_model(model: Any, tokenizer: Any, target: Path) -> None:
 
 def run_sft(cfg: SFTConfig, fresh: bool = False, show_progress: bool = True) -> Path:
     """Demonstrations -> supervised training -> ``<run>/model``; returns the run directory."""
+    import dataclasses
+
     import torch
-    from repro.console import make_console
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
     from repro.envs import ENVS
     from repro.io import atomic_write_jsonl
     from repro.policy import load_policy
+    from repro.progress import Counter, log_line
     from repro.results.run_dir import METRICS_SCHEMA_VERSION, RunDir
+    from repro.results.schema import Metric, Results, model_info
 
     env_cls = ENVS.get(cfg.env.name)
     run_dir = RunDir.create(cfg.results_dir, cfg.run_name or f"sft-{cfg.env.name}", cfg)
     if fresh:
         (run_dir.path / DEMOS).unlink(missing_ok=True)
-    console = make_console(stderr=True)
-    with console.status("collecting demonstrations") if show_progress else contextlib.nullcontext():
-        episodes = load_or_collect_demos(cfg, env_cls, run_dir.path)
+    if show_progress:
+        log_line("collecting demonstrations")
+    episodes = load_or_collect_demos(cfg, env_cls, run_dir.path)
     torch.manual_seed(cfg.seed)
     policy = load_policy(cfg.model)
     rows = demo_rows(episodes, env_cls, cfg.env, policy, cfg.think)
     n_steps = len(batches(len(rows), cfg))
     lines: list[dict[str, Any]] = []
-    with Progress(TextColumn("sft"), BarColumn(), MofNCompleteColumn(), TextColumn("loss {task.fields[loss]}"),
-                  TimeRemainingColumn(), console=console, disable=not show_progress) as progress:
-        bar = progress.add_task("sft", total=n_steps, loss="-")
+    with Counter("sft", n_steps, "optimiser steps") if show_progress else contextlib.nullcontext() as counter:
 
         def on_step(step: int, loss: float, tokens: int) -> None:
             lines.append({"schema_version": METRICS_SCHEMA_VERSION, "step": step, "loss": loss, "reply_tokens": tokens})
-            progress.update(bar, advance=1, loss=f"{loss:.3f}")
+            if counter is not None:
+                counter.advance(1, note=f"loss {loss:.3f}")
 
         losses = train_rows(policy, rows, cfg, on_step)
     atomic_write_jsonl(run_dir.path / METRICS, lines)
     save_model(policy.model, policy.tokenizer, run_dir.path / MODEL)
-    run_dir.write_results({
-        "command": "sft", "env": cfg.env.name, "demo_policy": expert_name(env_cls, cfg.demo_policy),
-        "demo_episodes": len(episodes), "demo_rows": len(rows), "steps": len(losses),
-        "first_loss": losses[0], "final_loss": losses[-1], "model_dir": str(run_dir.path / MODEL),
-    })
+    exported = model_info(str(run_dir.path / MODEL), run_dir.path / MODEL, "hf")
+    run_dir.write_results(Results(
+        kind="sft", env=cfg.env.name, split=cfg.split or env_cls.TRAIN_SPLIT,
+        metrics={"first_loss": Metric(losses[0]), "final_loss": Metric(losses[-1])},
+        model=model_info(cfg.model.path, getattr(policy, "model_dir", None), cfg.model.backend),
+        seeds={"seed": cfg.seed, "derivation": "demonstration tasks and row shuffles from seed"},
+        counts={"demo_episodes": len(episodes), "demo_rows": len(rows), "steps": len(losses)},
+        details={"demo_policy": expert_name(env_cls, cfg.demo_policy), "exported_model": dataclasses.asdict(exported)},
+    ))
     return run_dir.path

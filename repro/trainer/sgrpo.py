@@ -30,6 +30,7 @@ from typing import Any, Optional
 
 from repro.config import SamplingConfig, load_config
 from repro.errors import ReproError
+from repro.results.stats import stderr_of_mean
 from repro.rollout.serial import SerialConfig
 from repro.trainer.config import TrainConfig
 from repro.trainer.loop import Trainer, iteration_seed
@@ -115,9 +116,10 @@ class MathTrainer(Trainer):
         return [self.policy.chat_prompt(self.task_source.messages(p)) for p in problems]
 
     def iteration(self, pool: Any, it: int) -> dict[str, Any]:
+        from repro.io import atomic_write_jsonl
         from repro.rollout.serial import group_summary, member_json
         from repro.trainer import metrics as M
-        from repro.trainer.loop import TimedPolicy
+        from repro.trainer.loop import SAMPLES, TimedPolicy, iteration_file
         from repro.trainer.update import UpdateBatch
 
         cfg, recipe = self.cfg, self.cfg.math
@@ -127,14 +129,19 @@ class MathTrainer(Trainer):
         rng = random.Random(iteration_seed(cfg.seed, it, "tasks"))
         problems = [self.problems[i] for i in rng.sample(range(len(self.problems)), min(n_queries, len(self.problems)))]
         sampling = dataclasses.replace(cfg.sampling, seed=iteration_seed(cfg.seed, it, "sampling"))
-        timed = TimedPolicy(self.policy)
+        timed = TimedPolicy(self.policy, on_sample=self.view.sampled)
+        self.view.phase(it, "rollout", episodes=0)
         groups = self._rollout(timed, pool, problems, sampling)
         t1 = time.perf_counter()
 
         kept = groups
         if filtering:
             kept = [g for g in groups if g.any_correct_exit()][: cfg.tasks_per_iteration]
-        self.run_dir.write_samples([member_json(g, m, self.policy.tokenizer) for g in groups for m in g.members])
+        atomic_write_jsonl(iteration_file(self.run_dir.path, SAMPLES, it),
+                           [member_json(g, m, self.policy.tokenizer) for g in groups for m in g.members])
+        if cfg.dump_rows:
+            self.dump_rows(it, self.row_dump(groups))
+        self.view.phase(it, "update", episodes=0)
         members = [(g, m) for g in kept for m in g.members]
         batch = UpdateBatch([g.prompt_ids for g, _ in members], [m.response_ids for _, m in members],
                             [m.logprobs for _, m in members], [m.advantage for _, m in members],
@@ -158,6 +165,18 @@ class MathTrainer(Trainer):
                           "tokens_per_s": response_tokens / timed.seconds if timed.seconds else 0.0,
                           "peak_rss_mb": M.peak_rss_mb()}
         return line
+
+    def row_dump(self, groups: list[Any]) -> list[dict[str, Any]]:
+        """``dump_rows=true``: one ``repro advantages --rows`` object per member with the trainer's
+        reward and advantage: serial rows for sgrpo (group, exit_index, correct), one-step rows of
+        the parallel groups for the baselines (group = query, traj = sample)."""
+        if self.cfg.algo == "sgrpo":
+            return [{"group": gi, "problem_id": g.problem.id, "exit_index": m.exit_index, "correct": m.correct,
+                     "reward": m.reward, "advantage": m.advantage} for gi, g in enumerate(groups) for m in g.members]
+        size = self.cfg.group_size
+        return [{"group": i // size, "traj": i, "step": 1, "problem_id": g.problem.id, "anchor": None,
+                 "reward": g.full.reward, "valid": True, "correct": g.full.correct, "advantage": g.full.advantage}
+                for i, g in enumerate(groups)]
 
     def _rollout(self, policy: Any, pool: Any, problems: list[Any], sampling: SamplingConfig) -> list[Any]:
         """Groups with verdicts, rewards and advantages: one serial group per query (sgrpo), or
@@ -197,16 +216,20 @@ class MathTrainer(Trainer):
         the first ``validation.episodes`` problems of the env's evaluation split, one sample each."""
         from repro.envs.verify import Check
         from repro.io import atomic_write_jsonl
+        from repro.trainer.loop import TimedPolicy
 
         cfg = self.cfg
         split = cfg.validation.split or cfg.env.split
         problems = self.task_source.problems(split)[: cfg.validation.episodes]
         sampling = dataclasses.replace(cfg.validation.sampling, seed=iteration_seed(cfg.seed, it, "validation"))
-        generations = self.policy.sample(self._prompts(problems), sampling)
+        self.view.phase(it, "validation", episodes=0)
+        generations = TimedPolicy(self.policy, on_sample=self.view.sampled).sample(self._prompts(problems), sampling)
         verdicts = pool.check_all([Check(p.gold, g.text, p.answer_type) for p, g in zip(problems, generations)])
         atomic_write_jsonl(self.run_dir.path / "validation" / f"iter_{it:06d}.jsonl",
                            [{"problem_id": p.id, "response": g.text, "verdict": v.status}
                             for p, g, v in zip(problems, generations, verdicts)])
         n = max(len(problems), 1)
-        return {"val_accuracy": sum(v.correct for v in verdicts) / n,
-                "val_mean_tokens": sum(len(g.response_ids) for g in generations) / n, "val_split": split}
+        correct = [float(v.correct) for v in verdicts]
+        tokens = [float(len(g.response_ids)) for g in generations]
+        return {"val_accuracy": sum(correct) / n, "val_mean_tokens": sum(tokens) / n, "val_responses": len(problems),
+                "val_split": split, "val_stderr": {"accuracy": stderr_of_mean(correct), "mean_tokens": stderr_of_mean(tokens)}}

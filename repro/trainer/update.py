@@ -122,8 +122,12 @@ def ppo_epoch(model, ref_model, optimizer: torch.optim.Optimizer, score_fn: Scor
               order: Sequence[int], options: LossOptions, temperature: float, mini_batch_rows: int,
               micro_batch_rows: int, grad_clip: float, dist: Dist = SINGLE) -> dict[str, float]:
     """One pass over the rows in ``order``; returns the means of the loss terms over mini-batches
-    (under torchrun: of the global mini-batches, equal on every rank)."""
+    (under torchrun: of the global mini-batches, equal on every rank). ``kl`` and ``entropy`` only
+    when the loss computes them (a reference model and kl_coef > 0, entropy_coef > 0): a 0 there
+    would read as a collapsed policy."""
     totals = {"loss": 0.0, "policy_loss": 0.0, "kl": 0.0, "entropy": 0.0, "clip_fraction": 0.0, "grad_norm": 0.0}
+    not_computed = {"kl"} if ref_model is None or options.kl_coef <= 0 else set()
+    not_computed |= {"entropy"} if options.entropy_coef <= 0 else set()
     steps = 0
     for chunks, mb_tokens, mb_rows in mini_batches(batch, order, mini_batch_rows, micro_batch_rows, dist):
         optimizer.zero_grad(set_to_none=True)
@@ -141,7 +145,7 @@ def ppo_epoch(model, ref_model, optimizer: torch.optim.Optimizer, score_fn: Scor
             totals[k] += dist.sum(sums[k])
         totals["grad_norm"] += scalar(grad_norm)
         steps += 1
-    return {k: v / max(steps, 1) for k, v in totals.items()} | {"optimizer_steps": steps}
+    return {k: v / max(steps, 1) for k, v in totals.items() if k not in not_computed} | {"optimizer_steps": steps}
 
 
 def micro_batch_loss(model, ref_model, score_fn: ScoreFn, batch: UpdateBatch, rows: list[int],

@@ -303,7 +303,9 @@ class WebShopEnv(AgentEnv):
 
     @classmethod
     def replay_episodes(cls, path: str) -> list[tuple[Any, dict]]:
-        """Recorded episodes, one JSON object a line: {"goal": {...}, "actions": [...]}."""
+        """Recorded episodes, one JSON object a line: {"goal": {...}, "actions": [...]}, or the episode
+        records repro itself writes (an eval's samples.jsonl, a training run's samples/iter_N.jsonl:
+        "task" and the "trace" of actions; a task id names a goal of the replaying env's goal list)."""
         try:
             rows = read_jsonl(path)
         except OSError as e:
@@ -313,10 +315,16 @@ class WebShopEnv(AgentEnv):
         products = load_catalog(resolve_data_dir(None)).products  # reject unknown ASINs before any work
         out = []
         for i, row in enumerate(rows, 1):
-            if not isinstance(row, dict) or not isinstance(row.get("goal"), dict) \
-                    or not isinstance(row.get("actions"), list) or "asin" not in row["goal"]:
-                raise ReproError(f"{path} line {i}: expected {{\"goal\": {{\"asin\": ...}}, \"actions\": [...]}}")
-            if row["goal"]["asin"] not in products:
-                raise ReproError(f"{path} line {i}: asin {row['goal']['asin']!r} is not a WebShop product")
-            out.append((row["goal"], {"actions": [str(a) for a in row["actions"]]}))
+            if isinstance(row, dict) and "task" in row and isinstance(row.get("trace"), list):  # repro's own record
+                task, actions = row["task"], [step.get("action") for step in row["trace"] if isinstance(step, dict)]
+            elif isinstance(row, dict) and isinstance(row.get("goal"), dict) and isinstance(row.get("actions"), list):
+                task, actions = row["goal"], row["actions"]
+            else:
+                raise ReproError(f"{path} line {i}: expected {{\"goal\": {{\"asin\": ...}}, \"actions\": [...]}} "
+                                 f"or an episode record of repro's samples (\"task\", \"trace\")")
+            if isinstance(task, dict) and task.get("asin") not in products:
+                raise ReproError(f"{path} line {i}: asin {task.get('asin')!r} is not a WebShop product")
+            if not isinstance(task, (dict, str, int)) or isinstance(task, bool):
+                raise ReproError(f"{path} line {i}: task must be a goal id or a goal dict, got {task!r}")
+            out.append((task, {"actions": [str(a) for a in actions if a is not None]}))
         return out
