@@ -18,8 +18,8 @@ from dataclasses import dataclass, field
 from multiprocessing.connection import Connection, wait
 from typing import Any
 
-from repro.errors import ReproError
 from repro.rollout.config import RolloutConfig
+from repro.workers import READY, await_ready
 
 STARTUP_TIMEOUT_S = 120.0  # a spawned worker imports only repro.rollout before saying it is ready
 
@@ -45,7 +45,7 @@ def _worker_main(conn: Connection, env_cls: type, env_cfg: Any, data_dir: str | 
     from repro.rollout.scripted import run_scripted_episode
 
     envs: dict[int, Any] = {}
-    conn.send(("ready", None))
+    conn.send(READY)
     while True:
         msg = conn.recv()
         kind = msg[0]
@@ -125,14 +125,7 @@ class EnvPool:
         return _Worker(proc, parent)
 
     def _await_ready(self, w: _Worker) -> None:
-        ready = wait([w.conn, w.proc.sentinel], timeout=STARTUP_TIMEOUT_S)
-        if w.conn not in ready or w.conn.recv()[0] != "ready":
-            w.proc.join(timeout=5)
-            raise ReproError(
-                f"an env worker for {self.env_cls.__name__} failed to start (exit code "
-                f"{w.proc.exitcode}); a script that builds an EnvPool needs the "
-                f"`if __name__ == '__main__':` guard (workers are spawned)"
-            )
+        await_ready(w.conn, w.proc, STARTUP_TIMEOUT_S, f"an env worker for {self.env_cls.__name__}", "an EnvPool")
 
     def worker_pids(self) -> list[int]:
         return [w.proc.pid for w in self._workers]

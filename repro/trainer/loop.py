@@ -38,6 +38,7 @@ from repro.trainer.checkpoint import latest_checkpoint, load_checkpoint, save_ch
 from repro.trainer.config import TrainConfig
 from repro.trainer.distributed import full_state_dict, global_group, init_distributed, rank_seed, rank_share, shard_model
 from repro.trainer.update import UpdateBatch, causal_lm_scorer, logprob_mismatch, ppo_epoch, recompute_logprobs
+from repro.workers import refuse_in_reimported_main
 
 METRICS = "metrics.jsonl"
 CHECKPOINTS = "checkpoints"
@@ -355,6 +356,7 @@ class Trainer:
 def run_train(cfg: TrainConfig, fresh: bool = False) -> Path:
     """Train (or resume) the run ``cfg`` describes; returns the run directory. Under torchrun every
     rank calls this; rank 0 prepares the run directory and writes the results."""
+    refuse_in_reimported_main("run_train()")  # an unguarded script's workers would wipe the run directory
     dist = init_distributed(cfg.model.device)
     if cfg.tasks_per_iteration % dist.world:
         raise ReproError(f"tasks_per_iteration={cfg.tasks_per_iteration} does not split into whole task groups "
