@@ -3,11 +3,15 @@
 Each worker hosts the envs of the episodes it reset (an episode's engine state cannot move) and
 serves one request at a time, so the request in flight on a dead or hung worker names the episode
 to blame. Unpinned work (resets, whole scripted episodes) waits in a shared queue and goes to the
-first idle worker; pinned work (steps) waits in its worker's own queue.
+first idle worker; pinned work (steps) waits in its worker's own queue. An env whose workers keep
+per-task caches (``env_cls.task_affinity(env_cfg)``, ALFWorld's engine caches) has every reset and
+scripted episode of one task pinned to that task's home worker: the least busy one when the task
+is first seen, so a group's 8 resets translate its game once.
 """
 
 from __future__ import annotations
 
+import json
 import multiprocessing as mp
 import os
 import signal
@@ -108,6 +112,7 @@ class EnvPool:
         self._shared: deque[Request] = deque()
         self._live: dict[int, _Live] = {}
         self._results: list[Result] = []
+        self._homes: dict[str, int] | None = {} if env_cls.task_affinity(env_cfg) else None
         self.restarts = 0
         self._workers = [self._spawn() for _ in range(self.cfg.workers())]
         for w in self._workers:
@@ -153,7 +158,7 @@ class EnvPool:
     # ---- requests -----------------------------------------------------------------------------
 
     def reset(self, eid: int, task: Any) -> None:
-        self._shared.append(Request("reset", eid, task))
+        self._queue_for(task).append(Request("reset", eid, task))
         self._dispatch()
 
     def step(self, eid: int, action: str) -> None:
@@ -162,8 +167,18 @@ class EnvPool:
         self._dispatch()
 
     def scripted(self, eid: int, policy: str, task: Any, seed: int, kwargs: dict, group: int) -> None:
-        self._shared.append(Request("scripted", eid, (policy, task, seed, kwargs, group, eid)))
+        self._queue_for(task).append(Request("scripted", eid, (policy, task, seed, kwargs, group, eid)))
         self._dispatch()
+
+    def _queue_for(self, task: Any) -> deque:
+        """The shared queue, or (task affinity) the queue of the task's home worker."""
+        if self._homes is None:
+            return self._shared
+        key = json.dumps(task, sort_keys=True)
+        if key not in self._homes:
+            self._homes[key] = min(range(len(self._workers)), key=lambda i: len(self._workers[i].queue)
+                                   + (self._workers[i].inflight is not None))
+        return self._workers[self._homes[key]].queue
 
     def _timeout(self, req: Request) -> float:
         c = self.cfg
@@ -187,11 +202,11 @@ class EnvPool:
                 req = w.queue.popleft()
             elif self._shared:
                 req = self._shared.popleft()
-                if req.kind == "reset":
-                    w.hosted.add(req.eid)
-                    self._live[req.eid] = _Live(req.payload, i)
             else:
                 continue
+            if req.kind == "reset":
+                w.hosted.add(req.eid)
+                self._live[req.eid] = _Live(req.payload, i)
             w.inflight, w.deadline = req, time.monotonic() + self._timeout(req)
             try:
                 w.conn.send((req.kind, req.eid, req.payload))
