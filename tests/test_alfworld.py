@@ -45,6 +45,21 @@ def test_splits_list_games_in_a_stable_order(seen_ids):
         env.game_file("valid_seen/nonsense")
 
 
+def test_evaluation_subset_draws_across_task_types(seen_ids):
+    from repro.eval.agent import eval_tasks
+    from repro.eval.config import EvalConfig
+
+    ten = AlfworldEnv.evaluation_subset(seen_ids, 10, seed=0)
+    assert len(set(ten)) == 10 and set(ten) <= set(seen_ids)
+    counts = {k: sum(task_type_of(t) == k for t in ten) for k in TASK_TYPES.values()}
+    assert sorted(counts.values()) == [1, 1, 2, 2, 2, 2]  # the sorted first 10 are all "look"
+    assert AlfworldEnv.evaluation_subset(seen_ids, 30, seed=0)[:10] == ten
+    assert AlfworldEnv.evaluation_subset(seen_ids, 10, seed=1) != ten
+    assert sorted(AlfworldEnv.evaluation_subset(seen_ids, 500, seed=0)) == seen_ids
+    _, pairs = eval_tasks(AlfworldEnv, EvalConfig(env=AlfworldEnv.Config(), split="valid_seen", limit=10))
+    assert [t for t, _ in pairs] == ten
+
+
 def test_packed_split_is_unpacked_once_into_the_cache(tmp_path, monkeypatch):
     monkeypatch.setenv("REPRO_CACHE", str(tmp_path))
     ids = AlfworldEnv(AlfworldEnv.Config()).task_ids("valid_train")
@@ -232,7 +247,8 @@ def test_eval_cli_writes_results_and_traces(tmp_path, seen_ids):
     assert results["policy"] == "random" and results["episodes_per_task"] == 2 and m["episodes"] == 4
     assert m["mean_steps"] <= 4 and m["invalid_action_rate"] == 0.0 and "success_rate" in m
     samples = [json.loads(line) for line in (tmp_path / "r" / "samples.jsonl").read_text().splitlines()]
-    assert [s["task"] for s in samples] == [seen_ids[0]] * 2 + [seen_ids[1]] * 2
+    first_two = AlfworldEnv.evaluation_subset(seen_ids, 2, seed=0)
+    assert [s["task"] for s in samples] == [first_two[0]] * 2 + [first_two[1]] * 2
     for s in samples:
         assert s["steps"] == len(s["trace"]) and s["trace"][0]["observation"].startswith("-= Welcome")
         assert all(t["action"] in t["admissible_actions"] for t in s["trace"])

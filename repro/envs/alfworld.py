@@ -202,6 +202,23 @@ class AlfworldEnv(AgentEnv):
     def task_affinity(cls, cfg: Any) -> bool:
         return cfg.engine_cache_games > 0  # a worker's engine caches hold the games it reset
 
+    @classmethod
+    def evaluation_subset(cls, tasks: list[Any], n: int, seed: int) -> list[Any]:
+        """``n`` games drawn across the task types, as the paper's validation samples its episodes
+        from the whole split (a prefix of the sorted ids is one task type): each type's games in a
+        seeded order, taken one per type in turn, the types in a seeded order. A smaller ``n``
+        gives a prefix of a larger one."""
+        import random
+
+        rng = random.Random(seed)
+        by_type: dict[str, list[Any]] = {}
+        for task in tasks:
+            by_type.setdefault(task_type_of(task), []).append(task)
+        queues = [rng.sample(games, len(games)) for _, games in sorted(by_type.items())]
+        rng.shuffle(queues)
+        drawn = [q[i] for i in range(max(map(len, queues), default=0)) for q in queues if i < len(q)]
+        return drawn[:n]
+
 
 class ExpertPolicy:
     """Replays the game's stored walkthrough (the upper bound and an install check)."""

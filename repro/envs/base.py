@@ -30,6 +30,7 @@ Class-level hooks the rollout loop and the eval driver use (override per env):
   * ``replay_episodes(path) -> list[(task, kwargs)]`` for ``--policy replay`` (optional);
   * ``task_affinity(cfg)``: True when the env's workers keep per-task caches, so the rollout pool
     runs every reset of one task on the same worker (ALFWorld's engine caches);
+  * ``evaluation_subset(tasks, n, seed)``: the ``n`` tasks ``--limit`` and validation use;
   * ``breakdown_key(episode)`` and ``summarize(episodes)`` for the metrics of ``repro eval``;
     ``sample_row(episode)`` (a samples.jsonl line) and ``provenance()`` (results.json ``env_provenance``).
 """
@@ -88,6 +89,11 @@ class AgentEnv(abc.ABC):
     @classmethod
     def task_affinity(cls, cfg: Any) -> bool:
         return False
+
+    @classmethod
+    def evaluation_subset(cls, tasks: list[Any], n: int, seed: int) -> list[Any]:
+        """The first ``n`` tasks (envs whose task order is not representative override this)."""
+        return tasks[:n]
 
     # ---- prompt (gigpo.md §2.3) -------------------------------------------------------------
 
