@@ -237,21 +237,19 @@ class Trainer:
 
     def update(self, batch: UpdateBatch, it: int) -> dict[str, Any]:
         """One PPO epoch over ``batch`` (shuffled with the iteration's seed); its metrics, with how
-        far the sampler's log-probs are from the trainer's."""
+        far the sampler's log-probs are from the trainer's (``logprob_mismatch``: over the first
+        mini-batch's rows, from the epoch's own forward, or over every row, one more forward)."""
         cfg = self.cfg
         temperature = cfg.sampling.temperature
         if cfg.model.backend == "vllm":
             self.policy.sleep()  # its GPU memory goes to the update; sync_sampler wakes it
-        recomputed = recompute_logprobs(self.model, self.score, batch, temperature, cfg.micro_batch_rows, self.dist)
+        mismatch = {}
+        if cfg.logprob_mismatch == "all_rows":
+            recomputed = recompute_logprobs(self.model, self.score, batch, temperature, cfg.micro_batch_rows, self.dist)
+            mismatch = logprob_mismatch(batch.old_logprobs, recomputed, self.dist)
         update = ppo_epoch(self.model, self.reference, self.optimizer, self.score, batch, self.row_order(len(batch), it),
                            cfg.loss, temperature, cfg.mini_batch_rows, cfg.micro_batch_rows, cfg.optim.grad_clip, self.dist)
         self.sync_sampler()
-        mismatch = logprob_mismatch(batch.old_logprobs, recomputed)
-        if self.dist.enabled:
-            tokens = sum(len(r) for r in recomputed)
-            mismatch = {"logprob_mismatch_mean": self.dist.sum(mismatch["logprob_mismatch_mean"] * tokens)
-                        / max(self.dist.sum(tokens), 1),
-                        "logprob_mismatch_max": self.dist.max(mismatch["logprob_mismatch_max"])}
         return update | mismatch
 
     def rollout_pool(self) -> Any:

@@ -110,42 +110,54 @@ def recompute_logprobs(model, score_fn: ScoreFn, batch: UpdateBatch, temperature
     return out
 
 
-def logprob_mismatch(recorded: Sequence[Sequence[float]], recomputed: Sequence[Sequence[float]]) -> dict[str, float]:
-    """How far the sampler's log-probs are from the trainer's (≈ 0 on HF; the first thing vLLM breaks)."""
+def logprob_mismatch(recorded: Sequence[Sequence[float]], recomputed: Sequence[Sequence[float]],
+                     dist: Dist = SINGLE) -> dict[str, float]:
+    """How far the sampler's log-probs are from the trainer's, over the given tokens of every rank
+    (≈ 0 on HF; the first thing vLLM breaks)."""
     diffs = torch.tensor([abs(a - b) for r, c in zip(recorded, recomputed) for a, b in zip(r, c)])
-    if diffs.numel() == 0:
-        return {"logprob_mismatch_mean": 0.0, "logprob_mismatch_max": 0.0}
-    return {"logprob_mismatch_mean": diffs.mean().item(), "logprob_mismatch_max": diffs.max().item()}
+    tokens = dist.sum(float(diffs.numel()))
+    return {"logprob_mismatch_mean": dist.sum(diffs.sum().item()) / max(tokens, 1.0),
+            "logprob_mismatch_max": dist.max(diffs.max().item() if diffs.numel() else 0.0)}
 
 
 def ppo_epoch(model, ref_model, optimizer: torch.optim.Optimizer, score_fn: ScoreFn, batch: UpdateBatch,
               order: Sequence[int], options: LossOptions, temperature: float, mini_batch_rows: int,
               micro_batch_rows: int, grad_clip: float, dist: Dist = SINGLE) -> dict[str, float]:
     """One pass over the rows in ``order``; returns the means of the loss terms over mini-batches
-    (under torchrun: of the global mini-batches, equal on every rank)."""
+    (under torchrun: of the global mini-batches, equal on every rank), and :func:`logprob_mismatch`
+    over the first mini-batch's tokens: its forward runs on the weights that sampled (before any
+    optimizer step), so it gives the numbers a separate no-grad pass would, for nothing."""
     totals = {"loss": 0.0, "policy_loss": 0.0, "kl": 0.0, "entropy": 0.0, "clip_fraction": 0.0, "grad_norm": 0.0}
     steps = 0
+    recorded: list[list[float]] = []  # the first mini-batch's rows: sampler's and trainer's log-probs
+    recomputed: list[list[float]] = []
     for chunks, mb_tokens, mb_rows in mini_batches(batch, order, mini_batch_rows, micro_batch_rows, dist):
         optimizer.zero_grad(set_to_none=True)
         sums = dict.fromkeys(("loss", "policy_loss", "kl", "entropy", "clip_fraction"), 0.0)
         for rows in chunks:
-            terms = micro_batch_loss(model, ref_model, score_fn, batch, rows or [order[0]], options, temperature,
-                                     mb_tokens, mb_rows)
+            terms, logprobs = micro_batch_loss(model, ref_model, score_fn, batch, rows or [order[0]], options,
+                                               temperature, mb_tokens, mb_rows)
             # × world: FSDP averages gradients over ranks, the loss is already over the global mini-batch
             (terms.loss * (dist.world if rows else 0.0)).backward()
             for k in sums if rows else ():
                 sums[k] += getattr(terms, k).item()
+            if steps == 0:
+                recorded += [batch.old_logprobs[i] for i in rows]
+                recomputed += [logprobs[j, : len(batch.response_ids[i])].tolist() for j, i in enumerate(rows)]
         grad_norm = torch.nn.utils.clip_grad_norm_(model.parameters(), grad_clip)
         optimizer.step()
         for k in sums:
             totals[k] += dist.sum(sums[k])
         totals["grad_norm"] += scalar(grad_norm)
         steps += 1
-    return {k: v / max(steps, 1) for k, v in totals.items()} | {"optimizer_steps": steps}
+    return ({k: v / max(steps, 1) for k, v in totals.items()} | {"optimizer_steps": steps}
+            | logprob_mismatch(recorded, recomputed, dist))
 
 
 def micro_batch_loss(model, ref_model, score_fn: ScoreFn, batch: UpdateBatch, rows: list[int],
-                     options: LossOptions, temperature: float, mb_tokens: float, mb_rows: int) -> LossTerms:
+                     options: LossOptions, temperature: float, mb_tokens: float,
+                     mb_rows: int) -> tuple[LossTerms, torch.Tensor]:
+    """The loss terms of ``rows`` and their log-probs under ``model`` ([rows, longest], detached)."""
     prompts = [batch.prompt_ids[i] for i in rows]
     responses = [batch.response_ids[i] for i in rows]
     width = max(len(r) for r in responses)
@@ -163,6 +175,7 @@ def micro_batch_loss(model, ref_model, score_fn: ScoreFn, batch: UpdateBatch, ro
         with torch.no_grad():
             ref, _ = score_fn(ref_model, prompts, responses, temperature, False)
     normaliser = mb_tokens if options.aggregation == "token-mean" else float(mb_rows)
-    return policy_loss(logprobs[:, :width], old, advantages, mask, options,
-                       entropy=None if entropy is None else entropy[:, :width],
-                       ref_logprobs=None if ref is None else ref[:, :width], normaliser=normaliser)
+    terms = policy_loss(logprobs[:, :width], old, advantages, mask, options,
+                        entropy=None if entropy is None else entropy[:, :width],
+                        ref_logprobs=None if ref is None else ref[:, :width], normaliser=normaliser)
+    return terms, logprobs[:, :width].detach()
