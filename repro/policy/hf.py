@@ -16,7 +16,7 @@ import torch
 from repro.config.schema import ModelConfig, SamplingConfig
 from repro.errors import ReproError
 from repro.policy.base import Generation
-from repro.policy.logprobs import left_pad, position_ids_for, response_logprobs, token_logprobs
+from repro.policy.logprobs import left_pad, position_ids_for, response_logprobs, tempered, token_logprobs
 from repro.policy.tiny import resolve_model_path
 
 # Stop tokens besides the tokenizer's EOS: ChatML's turn end and the pretraining document end.
@@ -77,7 +77,7 @@ def choose_tokens(logits: torch.Tensor, sampling: SamplingConfig, generator: tor
     the top-k tokens and the top-p nucleus (which only restrict the draw; see base.py)."""
     if sampling.temperature == 0:
         return logits.argmax(-1)
-    return _inverse_cdf_draw(_restricted(logits.float() / sampling.temperature, sampling).softmax(-1), generator)
+    return _inverse_cdf_draw(_restricted(tempered(logits, sampling.temperature), sampling).softmax(-1), generator)
 
 
 def sample_step(logits: torch.Tensor, sampling: SamplingConfig, generator: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
@@ -88,7 +88,7 @@ def sample_step(logits: torch.Tensor, sampling: SamplingConfig, generator: torch
     if sampling.temperature == 0 or sampling.top_k > 0 or sampling.top_p < 1.0:
         tokens = choose_tokens(logits, sampling, generator)
         return tokens, token_logprobs(logits, tokens, sampling.temperature)
-    probs = (logits.float() / sampling.temperature).softmax(-1)
+    probs = tempered(logits, sampling.temperature).softmax(-1)
     tokens = _inverse_cdf_draw(probs, generator)
     return tokens, probs.gather(-1, tokens.unsqueeze(-1)).squeeze(-1).log()
 

@@ -14,7 +14,7 @@ from typing import Callable, Iterator, Sequence
 import torch
 
 from repro.trainer.distributed import Dist, scalar
-from repro.trainer.loss import LossOptions, LossTerms, entropy_from_logits, policy_loss
+from repro.trainer.loss import LossOptions, LossTerms, entropy_from_logprobs, policy_loss
 
 SINGLE = Dist()
 
@@ -26,21 +26,17 @@ ScoreFn = Callable[..., tuple[torch.Tensor, torch.Tensor | None]]
 def causal_lm_scorer(pad_id: int) -> ScoreFn:
     """The trainer's :data:`ScoreFn` for a Hugging Face causal LM, through the policy layer's
     log-prob computation (the same numbers the sampler records)."""
-    from repro.policy.logprobs import pack_prompt_response, position_ids_for, response_logprobs, token_logprobs
+    from repro.policy.logprobs import response_logits, response_logprobs, tempered
 
     def score(model, prompts, responses, temperature, with_entropy):
         if not with_entropy:
             return response_logprobs(model, prompts, responses, temperature, pad_id)[0], None
-        # the entropy bonus needs the logits themselves: one forward pass serves both terms
-        device = next(model.parameters()).device
-        ids, attention, mask = (t.to(device) for t in pack_prompt_response(prompts, responses, pad_id))
-        r_len = mask.shape[1]
-        logits = model(input_ids=ids, attention_mask=attention, position_ids=position_ids_for(attention),
-                       use_cache=False, logits_to_keep=r_len + 1).logits[:, :-1].float()
-        if temperature > 0:
-            logits = logits / temperature
-        logprobs = token_logprobs(logits, ids[:, -r_len:], 1.0).masked_fill(~mask, 0.0)
-        return logprobs, entropy_from_logits(logits).masked_fill(~mask, 0.0)
+        # the entropy bonus needs the whole distribution: one log_softmax serves both terms (and
+        # its backward is one node, where logsumexp + softmax took several passes over the vocabulary)
+        logits, targets, mask = response_logits(model, prompts, responses, pad_id)
+        logprobs = torch.log_softmax(tempered(logits, temperature), dim=-1)
+        chosen = logprobs.gather(-1, targets.unsqueeze(-1)).squeeze(-1).masked_fill(~mask, 0.0)
+        return chosen, entropy_from_logprobs(logprobs).masked_fill(~mask, 0.0)
 
     return score
 
