@@ -2,7 +2,8 @@
 through the tiny model's chat template, P prompts x G samples of at most L tokens at T = 1, one
 optimizer step over all P x G rows per step (one forward/backward), KL 0.01 to a reference model,
 entropy bonus 0.001, sequence-mean loss, lr 1e-4, a math-verify correctness reward, one torch
-thread each, no activation checkpointing (TRL's GRPO default turns it on).
+thread each, no activation checkpointing (TRL's GRPO default turns it on; ``--trl-activation-checkpointing``
+leaves it on).
 
 TRL is not a dependency of repro (and never runs in CI): it lives in a separate environment, e.g.
 
@@ -54,7 +55,7 @@ def repro_steps(shape: tuple[int, int, int], steps: int, tmp: Path) -> list[floa
     return [line["timing"]["rollout_s"] + line["timing"]["update_s"] for line in read_jsonl(tmp / "repro" / "metrics.jsonl")]
 
 
-def trl_steps(python: str, shape: tuple[int, int, int], steps: int, tmp: Path) -> list[float]:
+def trl_steps(python: str, shape: tuple[int, int, int], steps: int, tmp: Path, checkpointing: bool) -> list[float]:
     from repro.envs.math import GSM8K
     from repro.policy.tiny import ensure_tiny
 
@@ -62,7 +63,7 @@ def trl_steps(python: str, shape: tuple[int, int, int], steps: int, tmp: Path) -
     task = GSM8K(GSM8K.Config())
     data = [{"prompt": task.messages(p), "gold": p.gold} for p in task.problems("train")[:256]]
     spec = {"model": str(ensure_tiny()), "data": data, "prompts": prompts, "group": group, "tokens": tokens,
-            "steps": steps, "output": str(tmp / "trl")}
+            "steps": steps, "output": str(tmp / "trl"), "checkpointing": checkpointing}
     (tmp / "spec.json").write_text(json.dumps(spec))
     out = subprocess.run([python, __file__, "--run-trl", str(tmp / "spec.json")], capture_output=True, text=True,
                          env={**ONE_THREAD, "HF_HUB_OFFLINE": "1"})
@@ -103,7 +104,7 @@ def run_trl(spec_path: str) -> None:
         entropy_coef=ENTROPY, epsilon=0.2, num_iterations=1, loss_type="grpo", temperature=1.0, top_p=1.0,
         gradient_accumulation_steps=1, logging_steps=1, report_to="none", save_strategy="no", use_cpu=True,
         bf16=False, disable_tqdm=True, dataloader_num_workers=0, seed=0,
-        gradient_checkpointing=False,  # TRL's default recomputes activations in the backward; repro does not
+        gradient_checkpointing=spec["checkpointing"],  # TRL's default (True) recomputes activations; repro does not
     )
     times = StepTimes()
     trainer = GRPOTrainer(model=spec["model"], reward_funcs=[correct], args=config,
@@ -118,6 +119,8 @@ def main() -> None:
     parser.add_argument("--shapes", default="2x4x24,4x8x128", help="prompts x samples x max tokens, comma-separated")
     parser.add_argument("--steps", type=int, default=5, help="steps per process (the first is left out)")
     parser.add_argument("--pairs", type=int, default=3, help="repro/TRL process pairs per shape")
+    parser.add_argument("--trl-activation-checkpointing", action="store_true",
+                        help="leave TRL's default activation (gradient) checkpointing on: not the same work")
     parser.add_argument("--run-trl", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.run_trl:
@@ -132,7 +135,8 @@ def main() -> None:
         for pair in range(args.pairs):
             with tempfile.TemporaryDirectory() as tmp:
                 runs = {"repro": lambda: repro_steps(shape, args.steps, Path(tmp)),
-                        "trl": lambda: trl_steps(args.trl_python, shape, args.steps, Path(tmp))}
+                        "trl": lambda: trl_steps(args.trl_python, shape, args.steps, Path(tmp),
+                                                 args.trl_activation_checkpointing)}
                 order = ["repro", "trl"] if pair % 2 == 0 else ["trl", "repro"]
                 got = {name: statistics.median(runs[name]()[1:]) for name in order}
             ours.append(got["repro"])
