@@ -3,6 +3,10 @@
 Prompts are real GSM8K test questions through the chat template (so rows have different lengths
 and left padding is exercised); sampling at T = 1 with a fixed seed. Prints one line per setting:
     generate batch=<b> kv_cache=<on|off> new_tokens=<generated> seconds=<s> tokens_per_s=<rate>
+and then the per-step token choice with its log-prob, the sampler's one softmax (``sample_step``)
+against the two passes it replaced (``choose_tokens`` + ``token_logprobs``), on random logits of
+the tiny model's vocabulary and of Qwen's, interleaved:
+    sample_step vocab=<v> batch=<b> two_pass_ms=<median> one_pass_ms=<median> speedup=<x> same_draws=<true|false>
 
     .venv/bin/python bench/generate.py [--batches 1,8,32] [--max-new-tokens 128] [--threads 1] [--repeats 3]
 """
@@ -10,6 +14,7 @@ and left padding is exercised); sampling at T = 1 with a fixed seed. Prints one 
 from __future__ import annotations
 
 import argparse
+import statistics
 import time
 
 from repro.config import ModelConfig, SamplingConfig
@@ -46,6 +51,37 @@ def main() -> None:
             new_tokens = sum(len(g.response_ids) for g in generations)
             print(f"generate batch={batch} kv_cache={'on' if kv_cache else 'off'} new_tokens={new_tokens} "
                   f"seconds={seconds:.2f} tokens_per_s={new_tokens / seconds:.0f}", flush=True)
+
+    step_choice(batches, args.repeats)
+
+
+def step_choice(batches: list[int], repeats: int, calls: int = 50) -> None:
+    import torch
+
+    from repro.policy.hf import choose_tokens, sample_step
+    from repro.policy.logprobs import token_logprobs
+
+    sampling = SamplingConfig(temperature=1.0)
+    for vocab in (4096, 151936):  # the tiny model's vocabulary and Qwen2.5/Qwen3's
+        for batch in batches:
+            logits = torch.randn(batch, vocab, generator=torch.Generator().manual_seed(0)) * 3
+            seconds: dict[str, list[float]] = {"two": [], "one": []}
+            drawn: dict[str, torch.Tensor] = {}
+            for _ in range(max(repeats, 5)):
+                for name in ("two", "one"):
+                    generator = torch.Generator().manual_seed(1)
+                    start = time.perf_counter()
+                    for _ in range(calls):
+                        if name == "two":
+                            tokens = choose_tokens(logits, sampling, generator)
+                            token_logprobs(logits, tokens, sampling.temperature)
+                        else:
+                            tokens, _ = sample_step(logits, sampling, generator)
+                    seconds[name].append((time.perf_counter() - start) / calls * 1e3)
+                    drawn[name] = tokens
+            two, one = statistics.median(seconds["two"]), statistics.median(seconds["one"])
+            print(f"sample_step vocab={vocab} batch={batch} two_pass_ms={two:.3f} one_pass_ms={one:.3f} "
+                  f"speedup={two / one:.2f} same_draws={str(torch.equal(drawn['two'], drawn['one'])).lower()}", flush=True)
 
 
 if __name__ == "__main__":

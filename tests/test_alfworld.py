@@ -45,6 +45,21 @@ def test_splits_list_games_in_a_stable_order(seen_ids):
         env.game_file("valid_seen/nonsense")
 
 
+def test_evaluation_subset_draws_across_task_types(seen_ids):
+    from repro.eval.agent import eval_tasks
+    from repro.eval.config import EvalConfig
+
+    ten = AlfworldEnv.evaluation_subset(seen_ids, 10, seed=0)
+    assert len(set(ten)) == 10 and set(ten) <= set(seen_ids)
+    counts = {k: sum(task_type_of(t) == k for t in ten) for k in TASK_TYPES.values()}
+    assert sorted(counts.values()) == [1, 1, 2, 2, 2, 2]  # the sorted first 10 are all "look"
+    assert AlfworldEnv.evaluation_subset(seen_ids, 30, seed=0)[:10] == ten
+    assert AlfworldEnv.evaluation_subset(seen_ids, 10, seed=1) != ten
+    assert sorted(AlfworldEnv.evaluation_subset(seen_ids, 500, seed=0)) == seen_ids
+    _, pairs = eval_tasks(AlfworldEnv, EvalConfig(env=AlfworldEnv.Config(), split="valid_seen", limit=10))
+    assert [t for t, _ in pairs] == ten
+
+
 def test_packed_split_is_unpacked_once_into_the_cache(tmp_path, monkeypatch):
     monkeypatch.setenv("REPRO_CACHE", str(tmp_path))
     ids = AlfworldEnv(AlfworldEnv.Config()).task_ids("valid_train")
@@ -68,6 +83,66 @@ def test_env_semantics_on_a_real_game(seen_ids):
     _, _, done, _ = env.step("look")
     assert done  # the max_steps cap
     env.close()
+
+
+def smallest_per_type(ids: list[str]) -> list[str]:
+    """The game with the shortest PDDL problem of each task type."""
+    env = AlfworldEnv(AlfworldEnv.Config())
+    size = {t: len(json.loads(env.game_file(t).read_text())["pddl_problem"]) for t in ids}
+    return [min((t for t in ids if task_type_of(t) == k), key=lambda t: (size[t], t)) for k in sorted(TASK_TYPES.values())]
+
+
+def play_side_by_side(cfg: AlfworldEnv.Config, task: str, random_steps: int, seed: int) -> list:
+    """Two live envs on one game, stepped in turn: the expert's walkthrough (it wins) and seeded
+    random admissible actions; every (observation, reward, done, info) in play order."""
+    import random
+
+    expert_env, random_env = AlfworldEnv(cfg), AlfworldEnv(cfg)
+    plan = json.loads(expert_env.game_file(task).read_text())["walkthrough"]
+    played = [expert_env.reset(task), random_env.reset(task)]
+    rng, info = random.Random(seed), played[-1][1]
+    for i in range(max(len(plan), random_steps)):
+        if i < len(plan):
+            played.append(expert_env.step(plan[i]))
+        if i < random_steps:
+            played.append(random_env.step(rng.choice(info["admissible_actions"])))
+            info = played[-1][3]
+    expert_env.close()
+    random_env.close()
+    return played
+
+
+def test_engine_caches_change_no_observation(seen_ids):
+    """The memoised translation, game logic and template parses (alfworld_engine) against the
+    plain engine: the same episodes, step for step, for every task type; the second env of a game
+    resets from the cache, and sys.argv survives the translations."""
+    from repro.envs import alfworld_engine
+
+    argv = list(sys.argv)
+    for task in smallest_per_type(seen_ids):  # a plain reset costs 1-4 s, growing with the game
+        plain = play_side_by_side(AlfworldEnv.Config(engine_cache_games=0), task, random_steps=6, seed=5)
+        hits = alfworld_engine.cache_stats()["translations"]["hits"]
+        cached = play_side_by_side(AlfworldEnv.Config(engine_cache_games=4), task, random_steps=6, seed=5)
+        assert cached == plain, task
+        assert alfworld_engine.cache_stats()["translations"]["hits"] >= hits + 4  # the second env's two states
+        assert plain[0][1]["task_type"] == task_type_of(task) and plain[0][1]["anchor"] == plain[0][0]
+        assert any(reward == 10.0 and done and info["won"] for _, reward, done, info in plain[2:]), task
+    assert sys.argv == argv
+    assert 0 < alfworld_engine.cache_stats()["translations"]["entries"] <= 2 * 4
+
+
+def test_a_groups_resets_run_on_the_worker_that_holds_its_game(seen_ids):
+    games = smallest_per_type(seen_ids)[:2]
+    with EnvPool(AlfworldEnv, AlfworldEnv.Config(), RolloutConfig(num_workers=2)) as pool:
+        for eid in range(6):
+            pool.reset(eid, games[eid // 3])
+        results = {}
+        while len(results) < 6:
+            results.update((r.eid, r) for r in pool.wait())
+        home = {eid: pool._live[eid].worker for eid in range(6)}  # the worker each episode lives on
+    assert all(r.ok for r in results.values())
+    assert home[0] == home[1] == home[2] != home[3] == home[4] == home[5]  # one home per game, both used
+    assert results[0].value == results[1].value == results[2].value != results[3].value
 
 
 def test_expert_wins_one_game_of_each_task_type(seen_ids):
@@ -173,7 +248,8 @@ def test_eval_cli_writes_results_and_traces(tmp_path, seen_ids):
     assert results["counts"]["episodes"] == 4 and results["sampling"] is None  # scripted: no sampling
     assert m["mean_steps"] <= 4 and m["invalid_action_rate"] == 0.0 and "success_rate" in m
     samples = [json.loads(line) for line in (tmp_path / "r" / "samples.jsonl").read_text().splitlines()]
-    assert [s["task"] for s in samples] == [seen_ids[0]] * 2 + [seen_ids[1]] * 2
+    first_two = AlfworldEnv.evaluation_subset(seen_ids, 2, seed=0)
+    assert [s["task"] for s in samples] == [first_two[0]] * 2 + [first_two[1]] * 2
     for s in samples:
         assert s["steps"] == len(s["trace"]) and s["trace"][0]["observation"].startswith("-= Welcome")
         assert all(t["action"] in t["admissible_actions"] for t in s["trace"])

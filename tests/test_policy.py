@@ -11,8 +11,8 @@ import torch
 from repro.config import ModelConfig, SamplingConfig
 from repro.errors import ReproError
 from repro.policy import load_policy
-from repro.policy.hf import HFPolicy, choose_tokens
-from repro.policy.logprobs import response_logprobs
+from repro.policy.hf import HFPolicy, choose_tokens, sample_step
+from repro.policy.logprobs import left_pad, position_ids_for, response_logprobs, token_logprobs
 
 QUESTIONS = [
     "What is 2+3?",
@@ -68,6 +68,24 @@ def test_sampled_logprobs_equal_scored_logprobs(policy, prompts, temperature, to
     scored = policy.score([g.prompt_ids for g in generations], [g.response_ids for g in generations], temperature)
     assert max_abs_diff([g.logprobs for g in generations], scored) < 1e-5
     assert all(lp <= 0 for g in generations for lp in g.logprobs)
+
+
+@pytest.mark.parametrize("temperature, top_p", [(1.0, 1.0), (0.6, 1.0), (1.0, 0.9), (0.0, 1.0)])
+def test_one_softmax_step_keeps_the_draws_and_the_logprobs(policy, prompts, temperature, top_p):
+    """sample_step (one pass over the vocabulary when the draw is unrestricted) against the two
+    passes it replaces, on the tiny model's real next-token logits: the same tokens from the same
+    generator, log-probs within 1e-6 of log_softmax's."""
+    ids, attention = left_pad(prompts, policy.pad_id)
+    with torch.no_grad():
+        logits = policy.model(input_ids=ids, attention_mask=attention, position_ids=position_ids_for(attention),
+                              use_cache=False, logits_to_keep=1).logits[:, -1].float()
+    sampling = SamplingConfig(temperature=temperature, top_p=top_p)
+    one, two = torch.Generator().manual_seed(7), torch.Generator().manual_seed(7)
+    for _ in range(50):
+        tokens, logprobs = sample_step(logits, sampling, one)
+        assert torch.equal(tokens, choose_tokens(logits, sampling, two))
+        assert (logprobs - token_logprobs(logits, tokens, temperature)).abs().max() < 1e-6
+        assert (logprobs < 0).all()
 
 
 def test_padding_does_not_change_a_prompts_results(policy, prompts):

@@ -114,7 +114,7 @@ def test_masked_tokens_carry_no_gradient(tiny_model_dir):
     def loss(old):
         batch = UpdateBatch([prompt], [response], [old], [1.0], loss_masks=[mask])
         return micro_batch_loss(policy.model, None, causal_lm_scorer(policy.pad_id), batch, [0], options, 1.0,
-                                float(sum(mask)), 1).loss.item()
+                                float(sum(mask)), 1)[0].loss.item()
 
     shifted_masked = [lp - (0.0 if m else 3.0) for lp, m in zip(logprobs, mask)]
     shifted_trained = [lp - (3.0 if m else 0.0) for lp, m in zip(logprobs, mask)]

@@ -124,6 +124,8 @@ def test_resume_refuses_a_changed_config(tmp_path, tiny_model_dir):
     (["--algo", "grpo"], "no env given"),
     (["--algo", "grpo", "--env", "alfworld", "loss.dual_clip=0.5"], "dual_clip"),
     (["--algo", "grpo", "--env", "alfworld", "mini_batch_rowz=4"], "did you mean 'mini_batch_rows'"),
+    (["--algo", "grpo", "--env", "alfworld", "logprob_mismatch=some"], "logprob_mismatch must be first_mini_batch or all_rows"),
+    (["--algo", "grpo", "--env", "alfworld", "env.engine_cache_games=-1"], "env.engine_cache_games must be >= 0"),
 ])
 def test_bad_input_is_one_line(args, message):
     out = repro("train", *args)

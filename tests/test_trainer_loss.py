@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from repro.errors import ReproError
-from repro.trainer.loss import LossOptions, aggregate, clipped_surrogate, entropy_from_logits, k3_kl, policy_loss
+from repro.trainer.loss import LossOptions, aggregate, clipped_surrogate, entropy_from_logprobs, k3_kl, policy_loss
 
 # two rows: row 0 has 3 real tokens, row 1 has 2 (last position is padding)
 LOGPROBS = torch.tensor([[-1.0, -0.5, -2.0], [-0.1, -3.0, -9.0]])
@@ -74,9 +74,11 @@ def test_aggregations_and_normaliser():
 
 
 def test_entropy_of_uniform_and_peaked_logits():
-    uniform = entropy_from_logits(torch.zeros(1, 8))
+    uniform = entropy_from_logprobs(torch.log_softmax(torch.zeros(1, 8), -1))
     assert uniform.item() == pytest.approx(math.log(8), rel=1e-6)
-    assert entropy_from_logits(torch.tensor([[100.0, 0.0, 0.0]])).item() == pytest.approx(0.0, abs=1e-6)
+    assert entropy_from_logprobs(torch.log_softmax(torch.tensor([[100.0, 0.0, 0.0]]), -1)).item() == pytest.approx(0.0, abs=1e-6)
+    two = torch.log(torch.tensor([[0.25, 0.75]]))
+    assert entropy_from_logprobs(two).item() == pytest.approx(-(0.25 * math.log(0.25) + 0.75 * math.log(0.75)), rel=1e-6)
 
 
 def test_entropy_bonus_lowers_the_loss():

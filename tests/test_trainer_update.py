@@ -24,7 +24,7 @@ def sampled(tiny_model_dir):
     return policy, batch
 
 
-def epoch(policy, batch, micro_batch_rows, options=None, advantages=None):
+def epoch(policy, batch, micro_batch_rows, options=None, advantages=None, mini_batch_rows=4):
     model = copy.deepcopy(policy.model)
     reference = copy.deepcopy(policy.model).requires_grad_(False)
     # plain SGD: Adam's first step is ~lr·sign(g), which turns float noise in tiny gradients into lr-sized differences
@@ -32,7 +32,8 @@ def epoch(policy, batch, micro_batch_rows, options=None, advantages=None):
     if advantages is not None:
         batch = UpdateBatch(batch.prompt_ids, batch.response_ids, batch.old_logprobs, advantages)
     stats = ppo_epoch(model, reference, optimizer, causal_lm_scorer(policy.pad_id), batch, range(len(batch)),
-                      options or LossOptions(), 1.0, mini_batch_rows=4, micro_batch_rows=micro_batch_rows, grad_clip=1.0)
+                      options or LossOptions(), 1.0, mini_batch_rows=mini_batch_rows, micro_batch_rows=micro_batch_rows,
+                      grad_clip=1.0)
     return model, stats
 
 
@@ -41,6 +42,27 @@ def test_recomputed_logprobs_match_the_sampler(sampled):
     recomputed = recompute_logprobs(policy.model, causal_lm_scorer(policy.pad_id), batch, 1.0, micro_batch_rows=3)
     assert [len(r) for r in recomputed] == [len(r) for r in batch.response_ids]
     assert logprob_mismatch(batch.old_logprobs, recomputed)["logprob_mismatch_max"] < 1e-4
+
+
+@pytest.mark.parametrize("mini_batch_rows, entropy_coef", [(4, 0.0), (2, 0.0), (2, 0.001)])
+def test_the_epoch_reports_the_mismatch_of_its_first_mini_batch(sampled, mini_batch_rows, entropy_coef):
+    """The first mini-batch's forward runs on the sampling weights, so its log-probs give the
+    numbers of a separate no-grad pass over those rows (all rows when there is one mini-batch):
+    the same to the bit without the entropy bonus, to float rounding with it (log_softmax there)."""
+    policy, batch = sampled
+    first = list(range(mini_batch_rows))  # the epoch's row order is range(4)
+    # one row per forward in both, so the two forwards pad alike
+    recomputed = recompute_logprobs(policy.model, causal_lm_scorer(policy.pad_id), batch, 1.0, micro_batch_rows=1)
+    separate = logprob_mismatch([batch.old_logprobs[i] for i in first], [recomputed[i] for i in first])
+    _, stats = epoch(policy, batch, micro_batch_rows=1, mini_batch_rows=mini_batch_rows,
+                     options=LossOptions(entropy_coef=entropy_coef))
+    assert stats["optimizer_steps"] == 4 // mini_batch_rows
+    assert 0 < separate["logprob_mismatch_max"] < 1e-4
+    for key, value in separate.items():
+        if entropy_coef == 0:
+            assert stats[key] == pytest.approx(value, rel=1e-6, abs=1e-12), key
+        else:
+            assert stats[key] == pytest.approx(value, abs=1e-6), key
 
 
 def test_entropy_path_gives_the_same_logprobs(sampled):

@@ -24,7 +24,7 @@ def eval_command(
     model: Annotated[Optional[str], typer.Option("--model", help="'tiny' (built locally), a local HF model directory, or <run>/model of a training run (its env settings come along).")] = None,
     policy: Annotated[Optional[str], typer.Option("--policy", help="model | expert | random | oracle | replay (agent envs).")] = None,
     split: Annotated[Optional[str], typer.Option("--split", help="Data split (default: the env's evaluation split).")] = None,
-    limit: Annotated[Optional[int], typer.Option("--limit", help="Evaluate only the first N problems/games/goals.")] = None,
+    limit: Annotated[Optional[int], typer.Option("--limit", help="Evaluate only N problems/games/goals: the first N (ALFWorld: N drawn across the six task types, one fixed draw).")] = None,
     samples: Annotated[Optional[int], typer.Option("--samples", help="Samples per problem (math): accuracy is pass@1 averaged over them.")] = None,
     episodes_per_game: Annotated[Optional[int], typer.Option("--episodes-per-game", help="Episodes per game/goal (agent envs).")] = None,
     episodes: Annotated[Optional[Path], typer.Option("--episodes", help="--policy replay: a JSONL of recorded episodes, e.g. a run's samples.jsonl (WebShop).")] = None,

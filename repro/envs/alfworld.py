@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from repro.envs.alfworld_engine import engine_caches
 from repro.envs.base import AgentEnv
 from repro.errors import ReproError
 from repro.paths import cache_dir, data_dir
@@ -97,6 +98,8 @@ class AlfworldEnv(AgentEnv):
         history_length: int = 2  # observation/action pairs in the prompt
         max_prompt_tokens: int = 2048  # the paper's prompt cap (truncation='error')
         win_reward: float = 10.0  # reward = win_reward x won
+        # games whose PDDL translation and logic an env worker keeps (0 = the plain engine); see alfworld_engine
+        engine_cache_games: int = 32
 
         def validate(self, prefix: str = "env") -> None:
             if self.max_steps < 1:
@@ -105,6 +108,8 @@ class AlfworldEnv(AgentEnv):
                 raise ReproError(f"{prefix}.history_length must be >= 0, got {self.history_length}")
             if self.max_prompt_tokens < 1:
                 raise ReproError(f"{prefix}.max_prompt_tokens must be >= 1")
+            if self.engine_cache_games < 0:
+                raise ReproError(f"{prefix}.engine_cache_games must be >= 0 (0 = off), got {self.engine_cache_games}")
 
     EVAL_SPLIT = "valid_seen"  # verl-agent's eval_in_distribution default
     TRAIN_SPLIT = "train"
@@ -156,7 +161,8 @@ class AlfworldEnv(AgentEnv):
             max_episode_steps=self.cfg.max_steps, wrappers=[AlfredDemangler(shuffle=False), AlfredInfos],
         )
         self._env = textworld.gym.make(env_id)
-        obs, infos = self._env.reset()
+        with engine_caches(self.cfg.engine_cache_games):
+            obs, infos = self._env.reset()
         obs = obs[0]
         self._task = obs.split(TASK_MARKER, 1)[1].strip() if TASK_MARKER in obs else ""
         self._task_type = task_type_of(task)
@@ -166,7 +172,8 @@ class AlfworldEnv(AgentEnv):
     def step(self, action: str) -> tuple[str, float, bool, dict[str, Any]]:
         if self._env is None:
             raise RuntimeError("step() before reset()")
-        obs, _, dones, infos = self._env.step([action])
+        with engine_caches(self.cfg.engine_cache_games):
+            obs, _, dones, infos = self._env.step([action])
         obs = obs[0]
         self._steps += 1
         info = self._info(obs, infos)
@@ -190,6 +197,27 @@ class AlfworldEnv(AgentEnv):
     @classmethod
     def breakdown_key(cls, episode: Any) -> str | None:
         return task_type_of(episode.task)
+
+    @classmethod
+    def task_affinity(cls, cfg: Any) -> bool:
+        return cfg.engine_cache_games > 0  # a worker's engine caches hold the games it reset
+
+    @classmethod
+    def evaluation_subset(cls, tasks: list[Any], n: int, seed: int) -> list[Any]:
+        """``n`` games drawn across the task types, as the paper's validation samples its episodes
+        from the whole split (a prefix of the sorted ids is one task type): each type's games in a
+        seeded order, taken one per type in turn, the types in a seeded order. A smaller ``n``
+        gives a prefix of a larger one."""
+        import random
+
+        rng = random.Random(seed)
+        by_type: dict[str, list[Any]] = {}
+        for task in tasks:
+            by_type.setdefault(task_type_of(task), []).append(task)
+        queues = [rng.sample(games, len(games)) for _, games in sorted(by_type.items())]
+        rng.shuffle(queues)
+        drawn = [q[i] for i in range(max(map(len, queues), default=0)) for q in queues if i < len(q)]
+        return drawn[:n]
 
 
 class ExpertPolicy:

@@ -28,6 +28,9 @@ Class-level hooks the rollout loop and the eval driver use (override per env):
     ``make(env, task, seed, **kwargs)`` returning an object with ``act(observation, info) -> str``;
     the generic ``random`` policy is always available (:mod:`repro.rollout.scripted`);
   * ``replay_episodes(path) -> list[(task, kwargs)]`` for ``--policy replay`` (optional);
+  * ``task_affinity(cfg)``: True when the env's workers keep per-task caches, so the rollout pool
+    runs every reset of one task on the same worker (ALFWorld's engine caches);
+  * ``evaluation_subset(tasks, n, seed)``: the ``n`` tasks ``--limit`` and validation use;
   * ``breakdown_key(episode)`` and ``summarize(episodes)`` for the metrics of ``repro eval``;
     ``sample_row(episode)`` (a samples line) and ``provenance()`` (results.json ``details.env_provenance``).
 """
@@ -82,6 +85,15 @@ class AgentEnv(abc.ABC):
         ids = self.task_ids(split)
         rng = random.Random(seed)
         return rng.sample(ids, n) if n <= len(ids) else [rng.choice(ids) for _ in range(n)]
+
+    @classmethod
+    def task_affinity(cls, cfg: Any) -> bool:
+        return False
+
+    @classmethod
+    def evaluation_subset(cls, tasks: list[Any], n: int, seed: int) -> list[Any]:
+        """The first ``n`` tasks (envs whose task order is not representative override this)."""
+        return tasks[:n]
 
     # ---- prompt (gigpo.md §2.3) -------------------------------------------------------------
 

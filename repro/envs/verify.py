@@ -25,6 +25,9 @@ from typing import Callable, Sequence
 
 from math_verify import ExprExtractionConfig, LatexExtractionConfig, StringExtractionConfig, parse, verify
 
+from repro.workers import READY, await_ready
+
+STARTUP_TIMEOUT_S = 120.0  # the first worker waits for the forkserver to import math-verify
 VERDICTS = ("correct", "wrong", "unparsed", "timed_out", "error")
 ANSWER_TYPES = ("math", "choice")
 
@@ -91,6 +94,7 @@ def check_answer(check: Check) -> Verdict:
 def _worker_main(conn) -> None:
     # math-verify warns once that its timeouts are off; the pool enforces them instead.
     logging.getLogger("math_verify").setLevel(logging.ERROR)
+    conn.send(READY)
     while True:
         try:
             job = conn.recv()
@@ -114,6 +118,7 @@ class _Worker:
         child.close()
         self.job: int | None = None
         self.deadline = 0.0
+        await_ready(self.conn, self.process, STARTUP_TIMEOUT_S, "a verifier worker", "a VerifierPool")
 
     def kill(self) -> None:
         self.process.kill()
@@ -140,7 +145,13 @@ class VerifierPool:
         # replacing a killed worker is cheap and never forks a process holding torch threads.
         self._ctx = multiprocessing.get_context("forkserver")
         self._ctx.set_forkserver_preload(["repro.envs.verify"])
-        self._workers = [_Worker(self._ctx) for _ in range(self.n_workers)]
+        self._workers: list[_Worker] = []
+        try:
+            for _ in range(self.n_workers):
+                self._workers.append(_Worker(self._ctx))
+        except BaseException:
+            self.close()
+            raise
         self.replaced = 0  # workers killed for overrunning or found dead
 
     def __enter__(self) -> "VerifierPool":

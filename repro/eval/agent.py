@@ -29,15 +29,20 @@ from repro.seeding import derive_seed
 COUNT_KEYS = ("episodes", "failed_episodes")  # summary keys that are counts (results.json ``counts``), not metrics
 
 
+SUBSET_SEED = 0  # one fixed --limit subset per split: a config's seeds vary the sampling, not the tasks
+
+
 def eval_tasks(env_cls: type, cfg: EvalConfig) -> tuple[str, list[tuple[Any, dict]]]:
-    """(split label, [(task, scripted-policy kwargs)]) in evaluation order, ``--limit`` applied."""
+    """(split label, [(task, scripted-policy kwargs)]) in evaluation order, ``--limit`` applied
+    (the env's ``evaluation_subset`` of the split; a replay file's first N)."""
     if cfg.policy == "replay":
         if not cfg.episodes_file:
             raise ReproError("--policy replay needs --episodes FILE (a JSONL of recorded episodes)")
         split, pairs = f"replay:{cfg.episodes_file}", env_cls.replay_episodes(cfg.episodes_file)
     else:
         split = cfg.split or env_cls.EVAL_SPLIT
-        pairs = [(t, {}) for t in env_cls(cfg.env, cfg.data_dir).task_ids(split)]
+        tasks = env_cls(cfg.env, cfg.data_dir).task_ids(split)
+        pairs = [(t, {}) for t in (env_cls.evaluation_subset(tasks, cfg.limit, SUBSET_SEED) if cfg.limit else tasks)]
     if not pairs:
         raise ReproError(f"no tasks to evaluate for {cfg.env.name} ({split})")
     return split, pairs[: cfg.limit] if cfg.limit else pairs

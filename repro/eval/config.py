@@ -33,7 +33,7 @@ class EvalConfig:
     exit_curve: ExitCurveConfig = field(default_factory=ExitCurveConfig)  # math envs, --exit-curve only
     policy: str = "model"  # model | expert | random | oracle | replay (which ones an env supports varies)
     split: str = ""  # "" = the env's default evaluation split
-    limit: Optional[int] = None  # first N problems / games / goals of the split
+    limit: Optional[int] = None  # N problems / games / goals of the split (the first N; ALFWorld: across task types)
     samples: int = 1  # samples per problem (math) or episodes per task (agents)
     seed: int = 0
     episodes_file: Optional[str] = None  # --policy replay: JSONL of recorded episodes

@@ -16,7 +16,7 @@ import torch
 from repro.config.schema import ModelConfig, SamplingConfig
 from repro.errors import ReproError
 from repro.policy.base import Generation
-from repro.policy.logprobs import left_pad, position_ids_for, response_logprobs, token_logprobs
+from repro.policy.logprobs import left_pad, position_ids_for, response_logprobs, tempered, token_logprobs
 from repro.policy.tiny import resolve_model_path
 
 # Stop tokens besides the tokenizer's EOS: ChatML's turn end and the pretraining document end.
@@ -77,7 +77,24 @@ def choose_tokens(logits: torch.Tensor, sampling: SamplingConfig, generator: tor
     the top-k tokens and the top-p nucleus (which only restrict the draw; see base.py)."""
     if sampling.temperature == 0:
         return logits.argmax(-1)
-    scaled = logits.float() / sampling.temperature
+    return _inverse_cdf_draw(_restricted(tempered(logits, sampling.temperature), sampling).softmax(-1), generator)
+
+
+def sample_step(logits: torch.Tensor, sampling: SamplingConfig, generator: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
+    """:func:`choose_tokens` and each chosen token's log-prob (the base.py convention). An
+    unrestricted draw (T > 0, no top-k/top-p: the rollouts' setting) reads the log-prob off the
+    softmax it drew from, so one pass over the vocabulary serves both, the same draws as
+    ``choose_tokens`` and the log-probs of ``token_logprobs`` to float32 rounding (~1e-7)."""
+    if sampling.temperature == 0 or sampling.top_k > 0 or sampling.top_p < 1.0:
+        tokens = choose_tokens(logits, sampling, generator)
+        return tokens, token_logprobs(logits, tokens, sampling.temperature)
+    probs = tempered(logits, sampling.temperature).softmax(-1)
+    tokens = _inverse_cdf_draw(probs, generator)
+    return tokens, probs.gather(-1, tokens.unsqueeze(-1)).squeeze(-1).log()
+
+
+def _restricted(scaled: torch.Tensor, sampling: SamplingConfig) -> torch.Tensor:
+    """``scaled`` logits with the tokens outside the top-k and the top-p nucleus at -inf."""
     if sampling.top_k > 0:
         kth_largest = scaled.topk(min(sampling.top_k, scaled.shape[-1]), dim=-1).values[:, -1:]
         scaled = scaled.masked_fill(scaled < kth_largest, float("-inf"))
@@ -87,8 +104,13 @@ def choose_tokens(logits: torch.Tensor, sampling: SamplingConfig, generator: tor
         # Drop a token once the mass strictly before it already reaches top_p (the first stays).
         drop_sorted = sorted_probs.cumsum(-1) - sorted_probs >= sampling.top_p
         scaled = scaled.masked_fill(drop_sorted.scatter(-1, order, drop_sorted), float("-inf"))
-    # Inverse-CDF draw: several times faster than torch.multinomial on a small model's step.
-    cdf = scaled.softmax(-1).cumsum(-1)
+    return scaled
+
+
+def _inverse_cdf_draw(probs: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+    """One token per row from ``probs``: several times faster than torch.multinomial on a small
+    model's step."""
+    cdf = probs.cumsum(-1)
     u = torch.rand((cdf.shape[0], 1), generator=generator, device=cdf.device) * cdf[:, -1:]
     return torch.searchsorted(cdf, u, right=True).squeeze(-1).clamp(max=cdf.shape[-1] - 1)
 
@@ -207,8 +229,9 @@ class HFPolicy:
                 out = self.model(input_ids=ids, attention_mask=attention, position_ids=positions,
                                  use_cache=False, logits_to_keep=1)
             logits = out.logits[:, -1].float()
-            tokens = choose_tokens(logits, sampling, generator).masked_fill(done, self.pad_id)
-            token_list, logprob_list = tokens.tolist(), token_logprobs(logits, tokens, sampling.temperature).tolist()
+            tokens, token_lps = sample_step(logits, sampling, generator)
+            tokens = tokens.masked_fill(done, self.pad_id)
+            token_list, logprob_list = tokens.tolist(), token_lps.tolist()
 
             still_active = []
             for i in active:

@@ -8,9 +8,15 @@ from typing import Sequence
 import torch
 
 
+def tempered(logits: torch.Tensor, temperature: float) -> torch.Tensor:
+    """``logits / T`` in float32 (T = 0, greedy, scores at T = 1); at T = 1 no copy is made."""
+    logits = logits.float()
+    return logits / temperature if temperature not in (0, 1) else logits
+
+
 def token_logprobs(logits: torch.Tensor, tokens: torch.Tensor, temperature: float) -> torch.Tensor:
     """``log softmax(logits / T)[token]`` over the full vocabulary, in float32 (T = 0 -> T = 1)."""
-    scaled = logits.float() / (temperature if temperature > 0 else 1.0)
+    scaled = tempered(logits, temperature)
     return scaled.gather(-1, tokens.unsqueeze(-1)).squeeze(-1) - torch.logsumexp(scaled, dim=-1)
 
 

@@ -3,11 +3,15 @@
 Each worker hosts the envs of the episodes it reset (an episode's engine state cannot move) and
 serves one request at a time, so the request in flight on a dead or hung worker names the episode
 to blame. Unpinned work (resets, whole scripted episodes) waits in a shared queue and goes to the
-first idle worker; pinned work (steps) waits in its worker's own queue.
+first idle worker; pinned work (steps) waits in its worker's own queue. An env whose workers keep
+per-task caches (``env_cls.task_affinity(env_cfg)``, ALFWorld's engine caches) has every reset and
+scripted episode of one task pinned to that task's home worker: the least busy one when the task
+is first seen, so a group's 8 resets translate its game once.
 """
 
 from __future__ import annotations
 
+import json
 import multiprocessing as mp
 import os
 import signal
@@ -18,8 +22,8 @@ from dataclasses import dataclass, field
 from multiprocessing.connection import Connection, wait
 from typing import Any
 
-from repro.errors import ReproError
 from repro.rollout.config import RolloutConfig
+from repro.workers import READY, await_ready
 
 STARTUP_TIMEOUT_S = 120.0  # a spawned worker imports only repro.rollout before saying it is ready
 
@@ -45,7 +49,7 @@ def _worker_main(conn: Connection, env_cls: type, env_cfg: Any, data_dir: str | 
     from repro.rollout.scripted import run_scripted_episode
 
     envs: dict[int, Any] = {}
-    conn.send(("ready", None))
+    conn.send(READY)
     while True:
         msg = conn.recv()
         kind = msg[0]
@@ -108,6 +112,7 @@ class EnvPool:
         self._shared: deque[Request] = deque()
         self._live: dict[int, _Live] = {}
         self._results: list[Result] = []
+        self._homes: dict[str, int] | None = {} if env_cls.task_affinity(env_cfg) else None
         self.restarts = 0
         self._workers = [self._spawn() for _ in range(self.cfg.workers())]
         for w in self._workers:
@@ -125,14 +130,7 @@ class EnvPool:
         return _Worker(proc, parent)
 
     def _await_ready(self, w: _Worker) -> None:
-        ready = wait([w.conn, w.proc.sentinel], timeout=STARTUP_TIMEOUT_S)
-        if w.conn not in ready or w.conn.recv()[0] != "ready":
-            w.proc.join(timeout=5)
-            raise ReproError(
-                f"an env worker for {self.env_cls.__name__} failed to start (exit code "
-                f"{w.proc.exitcode}); a script that builds an EnvPool needs the "
-                f"`if __name__ == '__main__':` guard (workers are spawned)"
-            )
+        await_ready(w.conn, w.proc, STARTUP_TIMEOUT_S, f"an env worker for {self.env_cls.__name__}", "an EnvPool")
 
     def worker_pids(self) -> list[int]:
         return [w.proc.pid for w in self._workers]
@@ -160,7 +158,7 @@ class EnvPool:
     # ---- requests -----------------------------------------------------------------------------
 
     def reset(self, eid: int, task: Any) -> None:
-        self._shared.append(Request("reset", eid, task))
+        self._queue_for(task).append(Request("reset", eid, task))
         self._dispatch()
 
     def step(self, eid: int, action: str) -> None:
@@ -169,8 +167,18 @@ class EnvPool:
         self._dispatch()
 
     def scripted(self, eid: int, policy: str, task: Any, seed: int, kwargs: dict, group: int) -> None:
-        self._shared.append(Request("scripted", eid, (policy, task, seed, kwargs, group, eid)))
+        self._queue_for(task).append(Request("scripted", eid, (policy, task, seed, kwargs, group, eid)))
         self._dispatch()
+
+    def _queue_for(self, task: Any) -> deque:
+        """The shared queue, or (task affinity) the queue of the task's home worker."""
+        if self._homes is None:
+            return self._shared
+        key = json.dumps(task, sort_keys=True)
+        if key not in self._homes:
+            self._homes[key] = min(range(len(self._workers)), key=lambda i: len(self._workers[i].queue)
+                                   + (self._workers[i].inflight is not None))
+        return self._workers[self._homes[key]].queue
 
     def _timeout(self, req: Request) -> float:
         c = self.cfg
@@ -194,11 +202,11 @@ class EnvPool:
                 req = w.queue.popleft()
             elif self._shared:
                 req = self._shared.popleft()
-                if req.kind == "reset":
-                    w.hosted.add(req.eid)
-                    self._live[req.eid] = _Live(req.payload, i)
             else:
                 continue
+            if req.kind == "reset":
+                w.hosted.add(req.eid)
+                self._live[req.eid] = _Live(req.payload, i)
             w.inflight, w.deadline = req, time.monotonic() + self._timeout(req)
             try:
                 w.conn.send((req.kind, req.eid, req.payload))

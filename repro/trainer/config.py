@@ -60,6 +60,8 @@ class TrainConfig:
     mini_batch_rows: int = 256  # step rows per optimiser step (one PPO epoch over all rows)
     micro_batch_rows: int = 32  # rows per forward/backward (gradient accumulation)
     shuffle_rows: bool = True  # shuffle rows before splitting into mini-batches (seeded per iteration)
+    # sampler-vs-trainer log-prob check: first_mini_batch (the update's own first forward, free) | all_rows (+1 forward)
+    logprob_mismatch: str = "first_mini_batch"
     save_every: int = 5  # checkpoint every N iterations (0 = only at the end)
     keep_checkpoints: int = 2
     eval_every: int = 5  # validate every N iterations (0 = never)
@@ -80,6 +82,8 @@ class TrainConfig:
                 raise ReproError(f"{key} must be >= 0, got {getattr(self, key)}")
         if self.keep_checkpoints < 1:
             raise ReproError(f"keep_checkpoints must be >= 1, got {self.keep_checkpoints}")
+        if self.logprob_mismatch not in ("first_mini_batch", "all_rows"):
+            raise ReproError(f"logprob_mismatch must be first_mini_batch or all_rows, got '{self.logprob_mismatch}'")
         unknown = sorted(set(self.report_to) - {"tensorboard", "wandb"})
         if unknown:
             raise ReproError(f"report_to: unknown logger(s) {unknown}; choose from tensorboard, wandb")

@@ -39,6 +39,7 @@ from repro.trainer.config import TrainConfig
 from repro.trainer.distributed import full_state_dict, global_group, init_distributed, rank_seed, rank_share, shard_model
 from repro.trainer.update import UpdateBatch, causal_lm_scorer, logprob_mismatch, ppo_epoch, recompute_logprobs
 from repro.trainer.view import QuietView
+from repro.workers import refuse_in_reimported_main
 
 METRICS = "metrics.jsonl"
 CHECKPOINTS = "checkpoints"
@@ -284,21 +285,19 @@ class Trainer:
 
     def update(self, batch: UpdateBatch, it: int) -> dict[str, Any]:
         """One PPO epoch over ``batch`` (shuffled with the iteration's seed); its metrics, with how
-        far the sampler's log-probs are from the trainer's."""
+        far the sampler's log-probs are from the trainer's (``logprob_mismatch``: over the first
+        mini-batch's rows, from the epoch's own forward, or over every row, one more forward)."""
         cfg = self.cfg
         temperature = cfg.sampling.temperature
         if cfg.model.backend == "vllm":
             self.policy.sleep()  # its GPU memory goes to the update; sync_sampler wakes it
-        recomputed = recompute_logprobs(self.model, self.score, batch, temperature, cfg.micro_batch_rows, self.dist)
+        mismatch = {}
+        if cfg.logprob_mismatch == "all_rows":
+            recomputed = recompute_logprobs(self.model, self.score, batch, temperature, cfg.micro_batch_rows, self.dist)
+            mismatch = logprob_mismatch(batch.old_logprobs, recomputed, self.dist)
         update = ppo_epoch(self.model, self.reference, self.optimizer, self.score, batch, self.row_order(len(batch), it),
                            cfg.loss, temperature, cfg.mini_batch_rows, cfg.micro_batch_rows, cfg.optim.grad_clip, self.dist)
         self.sync_sampler()
-        mismatch = logprob_mismatch(batch.old_logprobs, recomputed)
-        if self.dist.enabled:
-            tokens = sum(len(r) for r in recomputed)
-            mismatch = {"logprob_mismatch_mean": self.dist.sum(mismatch["logprob_mismatch_mean"] * tokens)
-                        / max(self.dist.sum(tokens), 1),
-                        "logprob_mismatch_max": self.dist.max(mismatch["logprob_mismatch_max"])}
         return update | mismatch
 
     def rollout_pool(self) -> Any:
@@ -438,6 +437,7 @@ def training_results(cfg: TrainConfig, lines: list[dict[str, Any]], run_path: Pa
 def run_train(cfg: TrainConfig, fresh: bool = False) -> Path:
     """Train (or resume) the run ``cfg`` describes; returns the run directory. Under torchrun every
     rank calls this; rank 0 prepares the run directory and writes the results."""
+    refuse_in_reimported_main("run_train()")  # an unguarded script's workers would wipe the run directory
     dist = init_distributed(cfg.model.device)
     if cfg.tasks_per_iteration % dist.world:
         raise ReproError(f"tasks_per_iteration={cfg.tasks_per_iteration} does not split into whole task groups "

@@ -70,10 +70,10 @@ def k3_kl(logprobs: torch.Tensor, ref_logprobs: torch.Tensor) -> torch.Tensor:
     return torch.clamp(torch.exp(log_ratio) - log_ratio - 1.0, -KL_VALUE_BOUND, KL_VALUE_BOUND)
 
 
-def entropy_from_logits(logits: torch.Tensor) -> torch.Tensor:
-    """Per-position entropy of softmax(logits) over the last dimension: H = logsumexp(z) − Σ p·z."""
-    probs = torch.softmax(logits, dim=-1)
-    return torch.logsumexp(logits, dim=-1) - (probs * logits).sum(dim=-1)
+def entropy_from_logprobs(logprobs: torch.Tensor) -> torch.Tensor:
+    """Per-position entropy H = −Σ p·log p of a distribution given as log_softmax over the last
+    dimension (the log-probs the update already has: no second pass over the vocabulary)."""
+    return -(logprobs.exp() * logprobs).sum(dim=-1)
 
 
 def aggregate(values: torch.Tensor, mask: torch.Tensor, mode: str = "token-mean",

@@ -14,7 +14,7 @@ from typing import Callable, Iterator, Sequence
 import torch
 
 from repro.trainer.distributed import Dist, scalar
-from repro.trainer.loss import LossOptions, LossTerms, entropy_from_logits, policy_loss
+from repro.trainer.loss import LossOptions, LossTerms, entropy_from_logprobs, policy_loss
 
 SINGLE = Dist()
 
@@ -26,21 +26,17 @@ ScoreFn = Callable[..., tuple[torch.Tensor, torch.Tensor | None]]
 def causal_lm_scorer(pad_id: int) -> ScoreFn:
     """The trainer's :data:`ScoreFn` for a Hugging Face causal LM, through the policy layer's
     log-prob computation (the same numbers the sampler records)."""
-    from repro.policy.logprobs import pack_prompt_response, position_ids_for, response_logprobs, token_logprobs
+    from repro.policy.logprobs import response_logits, response_logprobs, tempered
 
     def score(model, prompts, responses, temperature, with_entropy):
         if not with_entropy:
             return response_logprobs(model, prompts, responses, temperature, pad_id)[0], None
-        # the entropy bonus needs the logits themselves: one forward pass serves both terms
-        device = next(model.parameters()).device
-        ids, attention, mask = (t.to(device) for t in pack_prompt_response(prompts, responses, pad_id))
-        r_len = mask.shape[1]
-        logits = model(input_ids=ids, attention_mask=attention, position_ids=position_ids_for(attention),
-                       use_cache=False, logits_to_keep=r_len + 1).logits[:, :-1].float()
-        if temperature > 0:
-            logits = logits / temperature
-        logprobs = token_logprobs(logits, ids[:, -r_len:], 1.0).masked_fill(~mask, 0.0)
-        return logprobs, entropy_from_logits(logits).masked_fill(~mask, 0.0)
+        # the entropy bonus needs the whole distribution: one log_softmax serves both terms (and
+        # its backward is one node, where logsumexp + softmax took several passes over the vocabulary)
+        logits, targets, mask = response_logits(model, prompts, responses, pad_id)
+        logprobs = torch.log_softmax(tempered(logits, temperature), dim=-1)
+        chosen = logprobs.gather(-1, targets.unsqueeze(-1)).squeeze(-1).masked_fill(~mask, 0.0)
+        return chosen, entropy_from_logprobs(logprobs).masked_fill(~mask, 0.0)
 
     return score
 
@@ -110,46 +106,58 @@ def recompute_logprobs(model, score_fn: ScoreFn, batch: UpdateBatch, temperature
     return out
 
 
-def logprob_mismatch(recorded: Sequence[Sequence[float]], recomputed: Sequence[Sequence[float]]) -> dict[str, float]:
-    """How far the sampler's log-probs are from the trainer's (≈ 0 on HF; the first thing vLLM breaks)."""
+def logprob_mismatch(recorded: Sequence[Sequence[float]], recomputed: Sequence[Sequence[float]],
+                     dist: Dist = SINGLE) -> dict[str, float]:
+    """How far the sampler's log-probs are from the trainer's, over the given tokens of every rank
+    (≈ 0 on HF; the first thing vLLM breaks)."""
     diffs = torch.tensor([abs(a - b) for r, c in zip(recorded, recomputed) for a, b in zip(r, c)])
-    if diffs.numel() == 0:
-        return {"logprob_mismatch_mean": 0.0, "logprob_mismatch_max": 0.0}
-    return {"logprob_mismatch_mean": diffs.mean().item(), "logprob_mismatch_max": diffs.max().item()}
+    tokens = dist.sum(float(diffs.numel()))
+    return {"logprob_mismatch_mean": dist.sum(diffs.sum().item()) / max(tokens, 1.0),
+            "logprob_mismatch_max": dist.max(diffs.max().item() if diffs.numel() else 0.0)}
 
 
 def ppo_epoch(model, ref_model, optimizer: torch.optim.Optimizer, score_fn: ScoreFn, batch: UpdateBatch,
               order: Sequence[int], options: LossOptions, temperature: float, mini_batch_rows: int,
               micro_batch_rows: int, grad_clip: float, dist: Dist = SINGLE) -> dict[str, float]:
     """One pass over the rows in ``order``; returns the means of the loss terms over mini-batches
-    (under torchrun: of the global mini-batches, equal on every rank). ``kl`` and ``entropy`` only
-    when the loss computes them (a reference model and kl_coef > 0, entropy_coef > 0): a 0 there
-    would read as a collapsed policy."""
+    (under torchrun: of the global mini-batches, equal on every rank), and :func:`logprob_mismatch`
+    over the first mini-batch's tokens: its forward runs on the weights that sampled (before any
+    optimizer step), so it gives the numbers a separate no-grad pass would, for nothing. ``kl`` and
+    ``entropy`` only when the loss computes them (a reference model and kl_coef > 0,
+    entropy_coef > 0): a 0 there would read as a collapsed policy."""
     totals = {"loss": 0.0, "policy_loss": 0.0, "kl": 0.0, "entropy": 0.0, "clip_fraction": 0.0, "grad_norm": 0.0}
     not_computed = {"kl"} if ref_model is None or options.kl_coef <= 0 else set()
     not_computed |= {"entropy"} if options.entropy_coef <= 0 else set()
     steps = 0
+    recorded: list[list[float]] = []  # the first mini-batch's rows: sampler's and trainer's log-probs
+    recomputed: list[list[float]] = []
     for chunks, mb_tokens, mb_rows in mini_batches(batch, order, mini_batch_rows, micro_batch_rows, dist):
         optimizer.zero_grad(set_to_none=True)
         sums = dict.fromkeys(("loss", "policy_loss", "kl", "entropy", "clip_fraction"), 0.0)
         for rows in chunks:
-            terms = micro_batch_loss(model, ref_model, score_fn, batch, rows or [order[0]], options, temperature,
-                                     mb_tokens, mb_rows)
+            terms, logprobs = micro_batch_loss(model, ref_model, score_fn, batch, rows or [order[0]], options,
+                                               temperature, mb_tokens, mb_rows)
             # × world: FSDP averages gradients over ranks, the loss is already over the global mini-batch
             (terms.loss * (dist.world if rows else 0.0)).backward()
             for k in sums if rows else ():
                 sums[k] += getattr(terms, k).item()
+            if steps == 0:
+                recorded += [batch.old_logprobs[i] for i in rows]
+                recomputed += [logprobs[j, : len(batch.response_ids[i])].tolist() for j, i in enumerate(rows)]
         grad_norm = torch.nn.utils.clip_grad_norm_(model.parameters(), grad_clip)
         optimizer.step()
         for k in sums:
             totals[k] += dist.sum(sums[k])
         totals["grad_norm"] += scalar(grad_norm)
         steps += 1
-    return {k: v / max(steps, 1) for k, v in totals.items() if k not in not_computed} | {"optimizer_steps": steps}
+    return ({k: v / max(steps, 1) for k, v in totals.items() if k not in not_computed}
+            | {"optimizer_steps": steps} | logprob_mismatch(recorded, recomputed, dist))
 
 
 def micro_batch_loss(model, ref_model, score_fn: ScoreFn, batch: UpdateBatch, rows: list[int],
-                     options: LossOptions, temperature: float, mb_tokens: float, mb_rows: int) -> LossTerms:
+                     options: LossOptions, temperature: float, mb_tokens: float,
+                     mb_rows: int) -> tuple[LossTerms, torch.Tensor]:
+    """The loss terms of ``rows`` and their log-probs under ``model`` ([rows, longest], detached)."""
     prompts = [batch.prompt_ids[i] for i in rows]
     responses = [batch.response_ids[i] for i in rows]
     width = max(len(r) for r in responses)
@@ -167,6 +175,7 @@ def micro_batch_loss(model, ref_model, score_fn: ScoreFn, batch: UpdateBatch, ro
         with torch.no_grad():
             ref, _ = score_fn(ref_model, prompts, responses, temperature, False)
     normaliser = mb_tokens if options.aggregation == "token-mean" else float(mb_rows)
-    return policy_loss(logprobs[:, :width], old, advantages, mask, options,
-                       entropy=None if entropy is None else entropy[:, :width],
-                       ref_logprobs=None if ref is None else ref[:, :width], normaliser=normaliser)
+    terms = policy_loss(logprobs[:, :width], old, advantages, mask, options,
+                        entropy=None if entropy is None else entropy[:, :width],
+                        ref_logprobs=None if ref is None else ref[:, :width], normaliser=normaliser)
+    return terms, logprobs[:, :width].detach()
