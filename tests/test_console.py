@@ -21,7 +21,7 @@ from repro.io import read_jsonl
 ROOT = Path(__file__).resolve().parents[1]
 MAZE_GIGPO = ROOT / "benchmarks" / "learning" / "maze_gigpo.yaml"
 ITERATIONS = 6
-HEARTBEAT_S = 1
+HEARTBEAT_S = 0.05  # far below an iteration (~0.4 s here), so every rollout shows one
 
 
 def repro(*args: str, cwd: Path = ROOT, **kwargs) -> subprocess.CompletedProcess:
