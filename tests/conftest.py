@@ -2,9 +2,25 @@
 
 from __future__ import annotations
 
+import importlib.util
+import os
 from pathlib import Path
 
 import pytest
+
+VLLM_SKIP = "vLLM is not installed in this environment; `make setup-vllm && make test-vllm` runs this test"
+
+
+def pytest_collection_modifyitems(config, items):
+    """Tests marked ``vllm`` skip where vLLM is missing, saying why; under ``REPRO_REQUIRE_VLLM=1``
+    (``make test-vllm``) a missing vLLM is an error instead, so none of them can skip there."""
+    if importlib.util.find_spec("vllm") is not None:
+        return
+    if os.environ.get("REPRO_REQUIRE_VLLM") == "1":
+        raise pytest.UsageError("REPRO_REQUIRE_VLLM=1 but vLLM is not importable here (run `make setup-vllm`)")
+    for item in items:
+        if item.get_closest_marker("vllm"):
+            item.add_marker(pytest.mark.skip(reason=VLLM_SKIP))
 
 
 @pytest.fixture(scope="session")

@@ -14,6 +14,8 @@ from repro.policy import load_policy
 from repro.policy.hf import HFPolicy, choose_tokens
 from repro.policy.logprobs import response_logprobs
 
+pytestmark = pytest.mark.hf_backend  # `make test-vllm` runs these on the transformers floor too
+
 QUESTIONS = [
     "What is 2+3?",
     "Natalia sold clips to 48 of her friends in April, and then she sold half as many clips in May. "
