@@ -8,6 +8,15 @@ from pathlib import Path
 
 import pytest
 
+# user turns of every kind the policies see: math, agent observations, a shopping request
+QUESTIONS = [
+    "What is 2+3?",
+    "Natalia sold clips to 48 of her friends in April, and then she sold half as many clips in May. "
+    "How many clips did Natalia sell altogether in April and May?",
+    "Your task is to: put a apple in fridge. go to countertop 1",
+    "i need a console table, and price lower than 100.00 dollars",
+    "Find $a+b$.",
+]
 VLLM_SKIP = "vLLM is not installed in this environment; `make setup-vllm && make test-vllm` runs this test"
 
 
@@ -32,3 +41,8 @@ def tiny_model_dir() -> Path:
 
     torch.set_num_threads(1)
     return ensure_tiny()
+
+
+@pytest.fixture(scope="session")
+def questions() -> list[str]:
+    return list(QUESTIONS)

@@ -23,13 +23,6 @@ from repro.policy.vllm import build_settings, sampling_params_kwargs, sum_prefix
 
 ROOT = Path(__file__).resolve().parents[1]
 FP32_BOUND = 1e-4
-QUESTIONS = [
-    "What is 2+3?",
-    "Natalia sold clips to 48 of her friends in April, and then she sold half as many clips in May. "
-    "How many clips did Natalia sell altogether in April and May?",
-    "Your task is to: put a apple in fridge. go to countertop 1",
-    "i need a console table, and price lower than 100.00 dollars",
-]
 
 
 def max_abs_diff(a: list[list[float]], b: list[list[float]]) -> float:
@@ -97,15 +90,15 @@ def hf(tiny_model_dir):
 
 
 @pytest.fixture(scope="module")
-def prompts(engine) -> list[list[int]]:
-    return [engine.chat_prompt([{"role": "user", "content": q}]) for q in QUESTIONS]
+def prompts(engine, questions) -> list[list[int]]:
+    return [engine.chat_prompt([{"role": "user", "content": q}]) for q in questions]
 
 
 @pytest.mark.vllm
-def test_engine_speaks_the_hf_backends_tokens(engine, hf, prompts):
+def test_engine_speaks_the_hf_backends_tokens(engine, hf, prompts, questions):
     assert engine.settings.device == "cpu" and not engine.settings.sleep_mode
     assert (engine.stop_ids, engine.pad_id, engine.end_of_think_id) == (hf.stop_ids, hf.pad_id, hf.end_of_think_id)
-    assert prompts == [hf.chat_prompt([{"role": "user", "content": q}]) for q in QUESTIONS]
+    assert prompts == [hf.chat_prompt([{"role": "user", "content": q}]) for q in questions]
 
 
 @pytest.mark.vllm
@@ -173,7 +166,7 @@ def test_after_an_update_and_the_sync_the_engine_samples_from_the_new_weights(en
     # one real PPO step of the trainer on the engine's own samples, with an advantage per row
     # large enough (at lr 1e-2) to move the weights well past float32 noise
     batch = UpdateBatch([g.prompt_ids for g in before], [g.response_ids for g in before],
-                        [g.logprobs for g in before], [1.0, -1.0, 1.0, -1.0])
+                        [g.logprobs for g in before], [(-1.0) ** i for i in range(len(before))])
     optimizer = torch.optim.AdamW(hf.model.parameters(), lr=1e-2)
     ppo_epoch(hf.model, None, optimizer, causal_lm_scorer(hf.pad_id), batch, list(range(len(batch))),
               LossOptions(kl_coef=0.0, entropy_coef=0.0), 1.0, len(batch), len(batch), 1.0)
