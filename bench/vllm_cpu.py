@@ -4,8 +4,9 @@
    T = 1, seed 0, the backends interleaved, best of ``--repeats`` each (the machine is shared:
    noise only slows runs).
 2. S-GRPO's serial-group rollout (sgrpo.md §2.4: a full response, then m exits that re-read its
-   prefix) on an engine with prefix caching against one without, interleaved, best of
-   ``--repeats``, each run from an empty cache: wall time and vLLM's own prefix-cache counters.
+   prefix) with and without reading vLLM's prefix cache, on one engine (two engines in one process
+   share its thread binding and metrics), interleaved, best of ``--repeats``, each run from an
+   empty cache: wall time and vLLM's own prefix-cache counters.
 
 Needs vLLM (`make setup-vllm`); prints one line and exits 0 where it is missing, so `make bench`
 still runs the rest.
@@ -44,11 +45,11 @@ def main() -> None:
 
     batches = [int(b) for b in args.batches.split(",")]
     hf = load_policy(ModelConfig(backend="hf", batch_size=max(batches)))
-    uncached = load_policy(ModelConfig(backend="vllm"), enable_prefix_caching=False)
+    engine = load_policy(ModelConfig(backend="vllm"), enable_prefix_caching=True)
     questions = [row["question"] for row in read_jsonl(data_file("gsm8k/test.jsonl"))[: max(batches)]]
     prompts = [hf.chat_prompt([{"role": "user", "content": q}]) for q in questions]
     sampling = SamplingConfig(temperature=1.0, max_new_tokens=args.max_new_tokens, seed=0)
-    for policy in (hf, uncached):  # warm-up: first-call allocations
+    for policy in (hf, engine):  # warm-up: first-call allocations
         policy.sample(prompts[:2], SamplingConfig(max_new_tokens=8))
 
     print(f"# tiny model, fp32, 1 torch thread; prompt_tokens_mean={sum(map(len, prompts)) / len(prompts):.0f} "
@@ -56,7 +57,8 @@ def main() -> None:
     for batch in batches:
         rates = {"hf": 0.0, "vllm": 0.0}
         for _ in range(args.repeats):  # interleaved, best of N (the machine is shared: noise only slows runs)
-            for name, policy in (("hf", hf), ("vllm", uncached)):  # no prompt repeats: caching off is fair
+            for name, policy in (("hf", hf), ("vllm", engine)):
+                engine.llm.reset_prefix_cache()  # nothing cached from the previous repeat
                 start = time.perf_counter()
                 generations = policy.sample(prompts[:batch], sampling)
                 rate = sum(len(g.response_ids) for g in generations) / (time.perf_counter() - start)
@@ -69,20 +71,18 @@ def main() -> None:
     serial_prompts = [hf.chat_prompt(task.messages(p)) for p in problems]
     serial_sampling = SamplingConfig(temperature=1.0, max_new_tokens=args.full_tokens, seed=0)
     cfg = SerialConfig(exits=args.exits, answer_max_tokens=args.answer_tokens)
-    # Built last: each new engine re-registers vLLM's Prometheus counters, so only the newest
-    # engine's counters can be read back (LLM.get_metrics).
-    cached = load_policy(ModelConfig(backend="vllm"), enable_prefix_caching=True)
-    cached.sample(prompts[:2], SamplingConfig(max_new_tokens=8))
     seconds = {"off": float("inf"), "on": float("inf")}
     for _ in range(args.repeats):  # interleaved, best of N; each run starts from an empty prefix cache
-        for name, policy in (("off", uncached), ("on", cached)):
-            policy.llm.reset_prefix_cache()
-            before = policy.prefix_cache_counters()
+        for name in ("off", "on"):
+            engine.llm.reset_prefix_cache()
+            engine.read_prefix_cache = name == "on"
+            before = engine.prefix_cache_counters()
             start = time.perf_counter()
-            groups = serial_rollout(policy, problems, serial_prompts, serial_sampling, cfg, seed=0)
+            groups = serial_rollout(engine, problems, serial_prompts, serial_sampling, cfg, seed=0)
             seconds[name] = min(seconds[name], time.perf_counter() - start)
-            after = policy.prefix_cache_counters()
-            queried, hits = after["queries"] - before["queries"], after["hits"] - before["hits"]
+            after = engine.prefix_cache_counters()
+            if name == "on":
+                queried, hits = after["queries"] - before["queries"], after["hits"] - before["hits"]
     for name in ("off", "on"):
         print(f"serial groups prefix_caching={name} seconds={seconds[name]:.2f}", flush=True)
     tokens = sum(len(m.response_ids) for g in groups for m in g.members)

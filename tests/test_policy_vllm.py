@@ -197,13 +197,23 @@ def test_serial_groups_hit_vllms_prefix_cache(engine):
     task = GSM8K(GSM8K.Config())
     problems = task.problems("train")[:4]
     prompts = [engine.chat_prompt(task.messages(p)) for p in problems]
-    start = engine.prefix_cache_counters()
-    groups = serial_rollout(engine, problems, prompts, SamplingConfig(temperature=1.0, max_new_tokens=256, seed=0),
-                            SerialConfig(exits=4, answer_max_tokens=16), seed=0)
-    end = engine.prefix_cache_counters()
-    assert sum(len(g.exits) for g in groups) >= 8
-    queries, hits = end["queries"] - start["queries"], end["hits"] - start["hits"]
+
+    def rollout_counters() -> tuple[float, float]:
+        engine.llm.reset_prefix_cache()
+        start = engine.prefix_cache_counters()
+        groups = serial_rollout(engine, problems, prompts, SamplingConfig(temperature=1.0, max_new_tokens=256, seed=0),
+                                SerialConfig(exits=4, answer_max_tokens=16), seed=0)
+        assert sum(len(g.exits) for g in groups) >= 8
+        end = engine.prefix_cache_counters()
+        return end["queries"] - start["queries"], end["hits"] - start["hits"]
+
+    queries, hits = rollout_counters()
     assert hits >= 0.3 * queries > 0
+    engine.read_prefix_cache = False  # the control: the same rollout without reading the cache
+    try:
+        assert rollout_counters()[1] == 0
+    finally:
+        engine.read_prefix_cache = True
 
 
 def test_prefix_cache_counters_sum_vllms_metrics():

@@ -164,6 +164,8 @@ class VLLMPolicy:
             raise ReproError(f"tokenizer in {model_dir} has no EOS token; cannot tell when a response ends")
         self.pad_id = pad_token_id(tokenizer, self.stop_ids)
         self.end_of_think_id = single_token_id(tokenizer, "</think>")
+        # False: samples neither read nor count the prefix cache (a benchmark's control on one engine)
+        self.read_prefix_cache = True
 
     @classmethod
     def from_config(cls, model_cfg: ModelConfig, **engine_kwargs) -> "VLLMPolicy":
@@ -209,7 +211,9 @@ class VLLMPolicy:
 
         if any(len(p) == 0 for p in prompts):
             raise ReproError("cannot sample from an empty prompt")
-        params = [vllm.SamplingParams(**sampling_params_kwargs(sampling, self.stop_ids, i)) for i in range(len(prompts))]
+        params = [vllm.SamplingParams(**sampling_params_kwargs(sampling, self.stop_ids, i),
+                                      skip_reading_prefix_cache=not self.read_prefix_cache)
+                  for i in range(len(prompts))]
         outputs = self.llm.generate([{"prompt_token_ids": list(p)} for p in prompts], params, use_tqdm=False)
         generations = []
         for prompt, out in zip(prompts, outputs):
