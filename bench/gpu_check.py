@@ -17,8 +17,10 @@ What it runs: the trainer of ``repro train`` (:class:`repro.trainer.loop.Trainer
 size 1 as usual, then switched to the multi-rank layout: the trained copy and the reference
 sharded with FSDP2 (bf16 compute, fp32 master weights and reductions), an unsharded bf16 sampler
 that loads the full weights after the update. 16 tasks x 8 trajectories, up to ``--max-steps``
-maze steps of up to 512 new tokens each (random weights rarely stop early), PPO over every row in
-mini-batches of 256 rows, micro-batches of 32.
+maze steps (default 4, the maze's own cap is 8: chosen to fit the 8 minutes by an estimate, never
+timed on a GPU) of up to 512 new tokens each (random weights rarely stop early), PPO over every row
+in mini-batches of 256 rows, micro-batches of 32. If it runs out of time, ``--max-steps 2`` halves
+the rollout and the update.
 
     bench/gpu_check.sh                                   # on the GPU machine
     bench/gpu_check.sh --device cpu --shape tiny --tasks 2 --group-size 2 --max-steps 2 --max-new-tokens 8
