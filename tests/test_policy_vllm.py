@@ -72,6 +72,7 @@ def test_the_two_builds_differ_where_the_module_says():
     assert (cpu.sleep_mode, cpu.auto_dtype) == (False, "float32")
     assert cpu.engine_kwargs == {"kv_cache_memory_bytes": 1 << 30, "enable_chunked_prefill": False,
                                  "max_num_batched_tokens": 8192}
+    assert (cuda.hide_at_start, cpu.hide_at_start) == ((), ("llvmlite.binding.ffi",))
     with pytest.raises(ReproError, match="cuda or cpu"):
         build_settings("tpu", 8192)
 
@@ -81,6 +82,10 @@ def test_the_two_builds_differ_where_the_module_says():
 
 @pytest.fixture(scope="module")
 def engine(tiny_model_dir):
+    # WebShop's search (bm25s) loads numba and llvmlite first, as `repro train --env webshop` does:
+    # the CPU build's engine start must survive that (BuildSettings.hide_at_start)
+    import repro.envs.webshop  # noqa: F401
+
     return load_policy(ModelConfig(path=str(tiny_model_dir), backend="vllm"))
 
 

