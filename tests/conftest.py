@@ -2,9 +2,34 @@
 
 from __future__ import annotations
 
+import importlib.util
+import os
 from pathlib import Path
 
 import pytest
+
+# user turns of every kind the policies see: math, agent observations, a shopping request
+QUESTIONS = [
+    "What is 2+3?",
+    "Natalia sold clips to 48 of her friends in April, and then she sold half as many clips in May. "
+    "How many clips did Natalia sell altogether in April and May?",
+    "Your task is to: put a apple in fridge. go to countertop 1",
+    "i need a console table, and price lower than 100.00 dollars",
+    "Find $a+b$.",
+]
+VLLM_SKIP = "vLLM is not installed in this environment; `make setup-vllm && make test-vllm` runs this test"
+
+
+def pytest_collection_modifyitems(config, items):
+    """Tests marked ``vllm`` skip where vLLM is missing, saying why; under ``REPRO_REQUIRE_VLLM=1``
+    (``make test-vllm``) a missing vLLM is an error instead, so none of them can skip there."""
+    if importlib.util.find_spec("vllm") is not None:
+        return
+    if os.environ.get("REPRO_REQUIRE_VLLM") == "1":
+        raise pytest.UsageError("REPRO_REQUIRE_VLLM=1 but vLLM is not importable here (run `make setup-vllm`)")
+    for item in items:
+        if item.get_closest_marker("vllm"):
+            item.add_marker(pytest.mark.skip(reason=VLLM_SKIP))
 
 
 @pytest.fixture(scope="session")
@@ -16,3 +41,8 @@ def tiny_model_dir() -> Path:
 
     torch.set_num_threads(1)
     return ensure_tiny()
+
+
+@pytest.fixture(scope="session")
+def questions() -> list[str]:
+    return list(QUESTIONS)

@@ -14,14 +14,8 @@ from repro.policy import load_policy
 from repro.policy.hf import HFPolicy, choose_tokens, sample_step
 from repro.policy.logprobs import left_pad, position_ids_for, response_logprobs, token_logprobs
 
-QUESTIONS = [
-    "What is 2+3?",
-    "Natalia sold clips to 48 of her friends in April, and then she sold half as many clips in May. "
-    "How many clips did Natalia sell altogether in April and May?",
-    "Your task is to: put a apple in fridge. go to countertop 1",
-    "i need a console table, and price lower than 100.00 dollars",
-    "Find $a+b$.",
-]
+pytestmark = pytest.mark.hf_backend  # `make test-vllm` runs these on the transformers floor too
+
 
 
 @pytest.fixture(scope="module")
@@ -31,8 +25,8 @@ def policy(tiny_model_dir) -> HFPolicy:
 
 
 @pytest.fixture(scope="module")
-def prompts(policy) -> list[list[int]]:
-    return [policy.chat_prompt([{"role": "user", "content": q}]) for q in QUESTIONS]
+def prompts(policy, questions) -> list[list[int]]:
+    return [policy.chat_prompt([{"role": "user", "content": q}]) for q in questions]
 
 
 def max_abs_diff(a: list[list[float]], b: list[list[float]]) -> float:
@@ -221,7 +215,7 @@ def test_cuda_request_without_cuda_is_an_error(tiny_model_dir):
         load_policy(ModelConfig(path=str(tiny_model_dir), device="cuda"))
 
 
-def test_a_qwen2_style_checkpoint_directory_works_the_same_way(tmp_path):
+def test_a_qwen2_style_checkpoint_directory_works_the_same_way(tmp_path, questions):
     """A checkpoint like Qwen2.5-Instruct: another architecture, a default system line in its
     template, EOS ids listed in generation_config.json, and no single-token </think>."""
     from transformers import GenerationConfig, Qwen2Config, Qwen2ForCausalLM
@@ -231,7 +225,7 @@ def test_a_qwen2_style_checkpoint_directory_works_the_same_way(tmp_path):
     recipe = dict(tiny.RECIPE, vocab_size=400, special_tokens=["<|endoftext|>", "<|im_start|>", "<|im_end|>"],
                   chat_template="{%- if messages[0]['role'] != 'system' %}<|im_start|>system\nYou are helpful.<|im_end|>\n{%- endif %}"
                   + tiny.CHAT_TEMPLATE)
-    tokenizer = tiny.train_tokenizer(QUESTIONS * 20, recipe)
+    tokenizer = tiny.train_tokenizer(questions * 20, recipe)
     tokenizer.eos_token = "<|endoftext|>"  # as in a base model: <|im_end|> must come from generation_config
     torch.manual_seed(0)
     model = Qwen2ForCausalLM(Qwen2Config(vocab_size=len(tokenizer), hidden_size=32, num_hidden_layers=1,

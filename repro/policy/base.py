@@ -26,6 +26,9 @@ class Generation:
 
 class Policy(Protocol):
     tokenizer: object  # a transformers tokenizer (chat template, special tokens)
+    stop_ids: list[int]  # token ids that end a response (EOS, ChatML's ends)
+    pad_id: int  # pads batches: the tokenizer's pad token, else the first stop id (the trainer's scorer uses it)
+    end_of_think_id: int | None  # the single "</think>" token, if the tokenizer has one
 
     def sample(
         self, prompts: Sequence[Sequence[int]], sampling: SamplingConfig
@@ -40,6 +43,11 @@ class Policy(Protocol):
         temperature: float = 1.0,
     ) -> list[list[float]]:
         """Log-probs of ``responses[i]`` given ``prompts[i]`` under the current weights."""
+        ...
+
+    def load_weights(self, state_dict: dict) -> None:
+        """Take the trainer's updated weights (a full, unsharded state dict with Hugging Face names);
+        later samples and scores use them."""
         ...
 
     def chat_prompt(self, messages: list[dict[str, str]]) -> list[int]:

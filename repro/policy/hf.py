@@ -8,6 +8,7 @@ must match :func:`repro.policy.logprobs.response_logprobs` on the same ids.
 from __future__ import annotations
 
 import contextlib
+import inspect
 from pathlib import Path
 from typing import Iterator, Sequence
 
@@ -72,6 +73,33 @@ def stop_token_ids(tokenizer, generation_config) -> list[int]:
     return sorted(ids)
 
 
+def pad_token_id(tokenizer, stop_ids: Sequence[int]) -> int:
+    """The id that pads batches: the tokenizer's pad token, else the first stop id."""
+    return tokenizer.pad_token_id if tokenizer.pad_token_id is not None else stop_ids[0]
+
+
+def chat_prompt_ids(tokenizer, model_dir: Path, messages: list[dict[str, str]], **template_kwargs) -> list[int]:
+    """Prompt ids through the tokenizer's own chat template with the generation prompt added."""
+    if not tokenizer.chat_template:
+        raise ReproError(f"the tokenizer in {model_dir} has no chat template")
+    text = tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True, **template_kwargs)
+    return tokenizer.encode(text, add_special_tokens=False)
+
+
+def response_text(tokenizer, response: Sequence[int], stop_ids: Sequence[int]) -> str:
+    """Decoded response with special tokens kept, minus the stop token that ended it (the ids
+    keep it: it is a sampled action the trainer scores)."""
+    if response and response[-1] in stop_ids:
+        response = response[:-1]
+    return tokenizer.decode(list(response), skip_special_tokens=False)
+
+
+def kv_cache_keyword(model: torch.nn.Module) -> str:
+    """The name of the KV cache in the model's forward arguments and outputs: ``cache`` in newer
+    transformers, ``past_key_values`` in older ones; pyproject admits both."""
+    return "cache" if "cache" in inspect.signature(model.forward).parameters else "past_key_values"
+
+
 def choose_tokens(logits: torch.Tensor, sampling: SamplingConfig, generator: torch.Generator) -> torch.Tensor:
     """Next token per row: argmax at T = 0, else a draw from softmax(logits / T) restricted to
     the top-k tokens and the top-p nucleus (which only restrict the draw; see base.py)."""
@@ -124,10 +152,11 @@ class HFPolicy:
         self.model_dir = model_dir
         self.batch_size = batch_size
         self.device = next(model.parameters()).device
+        self.cache_keyword = kv_cache_keyword(model)
         self.stop_ids = stop_token_ids(tokenizer, getattr(model, "generation_config", None))
         if not self.stop_ids:
             raise ReproError(f"tokenizer in {model_dir} has no EOS token; cannot tell when a response ends")
-        self.pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else self.stop_ids[0]
+        self.pad_id = pad_token_id(tokenizer, self.stop_ids)
         self.end_of_think_id = single_token_id(tokenizer, "</think>")
 
     @classmethod
@@ -155,12 +184,7 @@ class HFPolicy:
     def chat_prompt(self, messages: list[dict[str, str]], **template_kwargs) -> list[int]:
         """Prompt ids through the tokenizer's chat template with the generation prompt
         (``template_kwargs`` reach the template, e.g. Qwen3's ``enable_thinking=False``)."""
-        if not self.tokenizer.chat_template:
-            raise ReproError(f"the tokenizer in {self.model_dir} has no chat template")
-        text = self.tokenizer.apply_chat_template(
-            messages, tokenize=False, add_generation_prompt=True, **template_kwargs
-        )
-        return self.tokenizer.encode(text, add_special_tokens=False)
+        return chat_prompt_ids(self.tokenizer, self.model_dir, messages, **template_kwargs)
 
     def sample(
         self, prompts: Sequence[Sequence[int]], sampling: SamplingConfig, *, kv_cache: bool = True
@@ -223,8 +247,8 @@ class HFPolicy:
         for _ in range(sampling.max_new_tokens):
             if kv_cache:
                 out = self.model(input_ids=step_ids, attention_mask=attention, position_ids=step_positions,
-                                 cache=cache, use_cache=True, logits_to_keep=1)
-                cache = out.cache
+                                 use_cache=True, logits_to_keep=1, **{self.cache_keyword: cache})
+                cache = getattr(out, self.cache_keyword)
             else:
                 out = self.model(input_ids=ids, attention_mask=attention, position_ids=positions,
                                  use_cache=False, logits_to_keep=1)
@@ -251,20 +275,13 @@ class HFPolicy:
             positions = torch.cat([positions, step_positions], dim=-1)
             attention = torch.cat([attention, attention.new_ones(batch, 1)], dim=-1)
         return [
-            Generation(list(p), r, lp, self._response_text(r), f)
+            Generation(list(p), r, lp, response_text(self.tokenizer, r, self.stop_ids), f)
             for p, r, lp, f in zip(prompts, responses, logprobs, finish)
         ]
 
     def _ends_with_stop(self, response: list[int], stops: list[str], window: int) -> bool:
         tail = self.tokenizer.decode(response[-window:], skip_special_tokens=False)
         return any(s in tail for s in stops)
-
-    def _response_text(self, response: list[int]) -> str:
-        """Decoded response with special tokens kept, minus the EOS token that ended it (the
-        ids keep it: it is a sampled action the trainer scores)."""
-        if response and response[-1] in self.stop_ids:
-            response = response[:-1]
-        return self.tokenizer.decode(response, skip_special_tokens=False)
 
     def _added_tokens_summary(self, limit: int = 16) -> str:
         added = sorted((i, t.content) for i, t in self.tokenizer.added_tokens_decoder.items())
