@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from pathlib import Path
 
 import pytest
 
@@ -56,3 +57,38 @@ def test_welch_refuses_what_it_cannot_test():
         welch_test([1.0], [2.0, 3.0])
     with pytest.raises(ValueError):
         welch_test([1.0, 1.0], [2.0, 2.0])
+
+
+def _run(row: str, seed: int, steps: float):
+    from repro.results.compare import Run
+
+    return Run(Path(f"/runs/{row}-{seed}"), "train", "maze", row, "m", None, seed, {"mean_steps": steps}, 30, 64, 1.0,
+               "abc", "h", "cpu")
+
+
+def test_study_section_tests_each_prediction_in_its_direction(tmp_path):
+    from repro.results.studies import load_studies, study_markdown
+
+    (tmp_path / "_studies.yaml").write_text(
+        "t:\n  metrics: [mean_steps]\n  predictions:\n"
+        "    - {id: P1, claim: fewer, metric: mean_steps, a: short, b: long, direction: less}\n"
+        "    - {id: P2, claim: more, metric: mean_steps, a: short, b: long, direction: greater}\n")
+    study = load_studies(tmp_path)["t"]
+    # short = 1..5, long = 5..9: difference -4, v_a = v_b = 0.5, so t = -4 on df = 1 / (2 · 0.25 / 4) = 8,
+    # one-sided p = P(T_8 < -4) = 0.00197 (t tables: t_{0.995, 8} = 3.355, t_{0.9995, 8} = 5.041)
+    runs = [_run("short", s, v) for s, v in enumerate([1, 2, 3, 4, 5])] + [_run("long", s, v + 4.0) for s, v in enumerate([1, 2, 3, 4, 5])]
+    lines = study_markdown(study, runs).splitlines()
+    p1 = next(line for line in lines if line.startswith("| P1"))
+    p2 = next(line for line in lines if line.startswith("| P2"))
+    assert "-4.00 [" in p1 and "-4.00 (8.0)" in p1 and "0.00197" in p1 and "| held" in p1
+    assert "| 0.998 |" in p2 and "not held" in p2
+    assert any("3.00 [1.04, 4.96] (n=5)" in line for line in lines)  # 3 ± 2.7764 · sqrt(0.5)
+
+
+def test_study_file_errors_are_one_line(tmp_path):
+    from repro.errors import ReproError
+    from repro.results.studies import load_studies
+
+    (tmp_path / "_studies.yaml").write_text("t:\n  predictions:\n    - {id: P, claim: c, metric: steps, a: x, b: y, direction: less}\n")
+    with pytest.raises(ReproError, match="metric 'steps' is not one of"):
+        load_studies(tmp_path)
