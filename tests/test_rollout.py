@@ -1,4 +1,4 @@
-"""The rollout loop's pure parts: action projection (gigpo.md §2.4), prompts (§2.3), metrics."""
+"""The rollout loop's pure parts: action projection (docs/gigpo.md §2.4), prompts (docs/gigpo.md §2.3), metrics."""
 
 from __future__ import annotations
 

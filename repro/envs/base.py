@@ -11,7 +11,7 @@ explicit WebShop goal). ``reset(task)`` starts an episode on it.
 
 ``info`` returned by ``reset`` and ``step`` always carries:
   * ``admissible_actions``: list[str], the actions shown to the model this step
-  * ``anchor``: the JSON-able observation GiGPO groups steps on (gigpo.md §2.1/§2.2)
+  * ``anchor``: the JSON-able observation GiGPO groups steps on (docs/gigpo.md §2.1/§2.2)
   * ``won``: bool, the task is solved
   * ``task``: str, the task description shown in the prompt
 and optionally ``task_type`` (ALFWorld: pick/look/clean/heat/cool/pick2) and ``task_score``
@@ -23,7 +23,7 @@ The config dataclass ``Config`` has at least ``name``, ``max_steps`` (episode ca
 
 Class-level hooks the rollout loop and the eval driver use (override per env):
   * ``PROMPT_FIRST`` / ``PROMPT_HISTORY`` templates and ``format_actions`` -> ``render_prompt``
-    (gigpo.md §2.3); ``ACTION_FALLBACK_CHARS`` for action projection (gigpo.md §2.4);
+    (docs/gigpo.md §2.3); ``ACTION_FALLBACK_CHARS`` for action projection (docs/gigpo.md §2.4);
   * ``SCRIPTED_POLICIES``: policy name -> ``"module:attr"`` factory
     ``make(env, task, seed, **kwargs)`` returning an object with ``act(observation, info) -> str``;
     the generic ``random`` policy is always available (:mod:`repro.rollout.scripted`);
@@ -95,7 +95,7 @@ class AgentEnv(abc.ABC):
         """The first ``n`` tasks (envs whose task order is not representative override this)."""
         return tasks[:n]
 
-    # ---- prompt (gigpo.md §2.3) -------------------------------------------------------------
+    # ---- prompt (docs/gigpo.md §2.3) -------------------------------------------------------------
 
     @classmethod
     def format_actions(cls, actions: list[str]) -> str:

@@ -48,7 +48,7 @@ class EvalConfig:
             raise ReproError(f"samples must be >= 1, got {self.samples}")
 
 
-# S-GRPO's evaluation sampling (sgrpo.md §2.10: T and top-p are our assumption, recorded in every run)
+# S-GRPO's evaluation sampling (docs/sgrpo.md §2.10: T and top-p are our assumption, recorded in every run)
 PAPER_MATH_SAMPLING = {"temperature": 0.6, "top_p": 0.95, "max_new_tokens": 32768}
 TINY_MAX_NEW_TOKENS = 256
 

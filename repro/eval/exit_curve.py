@@ -4,7 +4,7 @@ For every sampled full response, force exits at fixed fractions of its thought (
 100 % of the thinking tokens: prefix + the S-GRPO answer inducer + the policy's continuation, as
 in training, :mod:`repro.rollout.serial`) and check each answer. The curve of accuracy against
 mean tokens per exit (prefix + inducer + answer) is the evidence behind the paper's claim that
-thoughts carry redundancy (sgrpo.md §1, Fig. 1). The normally decoded full response is the
+thoughts carry redundancy (docs/sgrpo.md §1, Fig. 1). The normally decoded full response is the
 reference point. Writes exit_curve.json and exit_curve.png in the run directory.
 """
 

@@ -1,5 +1,5 @@
 """Math evaluation: sample ``samples`` responses per problem, check the boxed answers, report
-accuracy (pass@1 averaged over samples) and mean generated tokens (sgrpo.md §2.10)."""
+accuracy (pass@1 averaged over samples) and mean generated tokens (docs/sgrpo.md §2.10)."""
 
 from __future__ import annotations
 

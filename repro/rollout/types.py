@@ -9,7 +9,7 @@ from typing import Any, Callable
 
 @dataclass
 class StepRow:
-    """One model reply in one environment step (the unit of training for agents, gigpo.md §1)."""
+    """One model reply in one environment step (the unit of training for agents, docs/gigpo.md §1)."""
 
     group: int  # tasks[group]: the N trajectories of a group start from the same task
     traj: int  # unique within the rollout: group * group_size + member
@@ -19,7 +19,7 @@ class StepRow:
     logprobs: list[float]  # sampled log-probs, one per response id (repro.policy.base convention)
     anchor: Any  # the env's raw observation the reply answered (GiGPO anchor state)
     reward: float  # env reward of this step
-    valid: bool  # format validity (gigpo.md §2.4)
+    valid: bool  # format validity (docs/gigpo.md §2.4)
     done: bool  # the episode ended with this step (won, env end or max_steps)
     episode_return: float = 0.0  # the trajectory's total env reward (filled when it ends)
     episode_length: int = 0  # the trajectory's number of steps (filled when it ends)
