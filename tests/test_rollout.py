@@ -6,9 +6,9 @@ import pytest
 from hypothesis import given, strategies as st
 
 from repro.envs.alfworld import AlfworldEnv
+from repro.envs.base import summarize_episodes
 from repro.rollout import EpisodeRecord, RolloutConfig, project_action
 from repro.rollout.loop import round_seed
-from repro.rollout.types import summarize_episodes
 from repro.errors import ReproError
 
 

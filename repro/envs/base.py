@@ -38,7 +38,8 @@ Class-level hooks the rollout loop and the eval driver use (override per env):
 from __future__ import annotations
 
 import abc
-from typing import Any, ClassVar
+from collections import defaultdict
+from typing import Any, Callable, ClassVar
 
 from repro.errors import ReproError
 
@@ -145,6 +146,35 @@ class AgentEnv(abc.ABC):
     def summarize(cls, episodes: list[Any]) -> dict[str, float]:
         """Metrics of ``repro eval`` over :class:`repro.rollout.EpisodeRecord` s; failed episodes
         (worker crash/hang) count as unsuccessful."""
-        from repro.rollout.types import summarize_episodes
-
         return summarize_episodes(episodes, cls.breakdown_key)
+
+
+def _rate(num: float, den: float) -> float:
+    return num / den if den else 0.0
+
+
+def summarize_episodes(
+    episodes: list[Any], breakdown_key: Callable[[Any], str | None]
+) -> dict[str, float]:
+    """success_rate (+ success_rate_<key> per breakdown bucket), mean_return, mean_steps,
+    invalid_action_rate (invalid steps / steps), failed_episodes, over
+    :class:`repro.rollout.types.EpisodeRecord` s (read by attribute: envs sit below the rollout)."""
+    n = len(episodes)
+    steps = sum(e.steps for e in episodes)
+    metrics: dict[str, float] = {
+        "success_rate": _rate(sum(e.success for e in episodes), n),
+        "mean_return": _rate(sum(e.episode_return for e in episodes), n),
+        "mean_task_score": _rate(sum(e.task_score for e in episodes), n),
+        "mean_steps": _rate(steps, n),
+        "invalid_action_rate": _rate(sum(e.invalid_steps for e in episodes), steps),
+        "episodes": n,
+        "failed_episodes": sum(e.failed is not None for e in episodes),
+    }
+    buckets: dict[str, list[Any]] = defaultdict(list)
+    for e in episodes:
+        key = breakdown_key(e)
+        if key is not None:
+            buckets[key].append(e)
+    for key, eps in sorted(buckets.items()):
+        metrics[f"success_rate_{key}"] = _rate(sum(e.success for e in eps), len(eps))
+    return metrics

@@ -19,8 +19,19 @@ from typing import Any, Optional
 from repro.config import ModelConfig, SamplingConfig, load_config, peek_value
 from repro.envs import ENVS
 from repro.errors import ReproError
-from repro.eval.exit_curve import ExitCurveConfig
 from repro.rollout.config import RolloutConfig
+
+
+@dataclass
+class ExitCurveConfig:
+    fractions: list[float] = field(default_factory=lambda: [round(0.1 * k, 1) for k in range(1, 11)])
+    answer_max_tokens: int = 1024  # cap on each forced exit's answer (S-GRPO's training default)
+
+    def validate(self, prefix: str = "exit_curve") -> None:
+        if not self.fractions or any(not 0 < f <= 1 for f in self.fractions) or self.fractions != sorted(self.fractions):
+            raise ReproError(f"{prefix}.fractions must be increasing numbers in (0, 1], got {self.fractions}")
+        if self.answer_max_tokens < 1:
+            raise ReproError(f"{prefix}.answer_max_tokens must be >= 1, got {self.answer_max_tokens}")
 
 
 @dataclass

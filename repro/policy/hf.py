@@ -7,10 +7,9 @@ must match :func:`repro.policy.logprobs.response_logprobs` on the same ids.
 
 from __future__ import annotations
 
-import contextlib
 import inspect
 from pathlib import Path
-from typing import Iterator, Sequence
+from typing import Sequence
 
 import torch
 
@@ -19,23 +18,10 @@ from repro.errors import ReproError
 from repro.policy.base import Generation
 from repro.policy.logprobs import left_pad, position_ids_for, response_logprobs, tempered, token_logprobs
 from repro.policy.tiny import resolve_model_path
+from repro.policy.transformers_logging import quiet_progress
 
 # Stop tokens besides the tokenizer's EOS: ChatML's turn end and the pretraining document end.
 EXTRA_STOP_TOKENS = ("<|im_end|>", "<|endoftext|>")
-
-
-@contextlib.contextmanager
-def quiet_progress() -> Iterator[None]:
-    """Silence transformers' per-shard progress bars while loading or saving a model."""
-    from transformers.utils import logging as hf_logging
-
-    was_enabled = hf_logging.is_progress_bar_enabled()
-    hf_logging.disable_progress_bar()
-    try:
-        yield
-    finally:
-        if was_enabled:
-            hf_logging.enable_progress_bar()
 
 
 def resolve_device(device: str) -> torch.device:

@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-from collections import defaultdict
 from dataclasses import asdict, dataclass, field
-from typing import Any, Callable
+from typing import Any
 
 
 @dataclass
@@ -55,32 +54,3 @@ class Rollout:
     rows: list[StepRow]  # rows of failed episodes are dropped (their trajectory is incomplete)
     episodes: list[EpisodeRecord]  # ordered by traj
 
-
-def _rate(num: float, den: float) -> float:
-    return num / den if den else 0.0
-
-
-def summarize_episodes(
-    episodes: list[EpisodeRecord], breakdown_key: Callable[[EpisodeRecord], str | None]
-) -> dict[str, float]:
-    """success_rate (+ success_rate_<key> per breakdown bucket), mean_return, mean_steps,
-    invalid_action_rate (invalid steps / steps), failed_episodes."""
-    n = len(episodes)
-    steps = sum(e.steps for e in episodes)
-    metrics: dict[str, float] = {
-        "success_rate": _rate(sum(e.success for e in episodes), n),
-        "mean_return": _rate(sum(e.episode_return for e in episodes), n),
-        "mean_task_score": _rate(sum(e.task_score for e in episodes), n),
-        "mean_steps": _rate(steps, n),
-        "invalid_action_rate": _rate(sum(e.invalid_steps for e in episodes), steps),
-        "episodes": n,
-        "failed_episodes": sum(e.failed is not None for e in episodes),
-    }
-    buckets: dict[str, list[EpisodeRecord]] = defaultdict(list)
-    for e in episodes:
-        key = breakdown_key(e)
-        if key is not None:
-            buckets[key].append(e)
-    for key, eps in sorted(buckets.items()):
-        metrics[f"success_rate_{key}"] = _rate(sum(e.success for e in eps), len(eps))
-    return metrics

@@ -278,7 +278,7 @@ def train_rows(policy: Any, rows: list[tuple[list[int], list[int]]], cfg: SFTCon
 def save_model(model: Any, tokenizer: Any, target: Path) -> None:
     """``save_pretrained`` (weights, config, tokenizer) into a temp dir beside ``target``, then swap
     it in, so a reader never sees a half-written model directory."""
-    from repro.policy.hf import quiet_progress
+    from repro.policy.transformers_logging import quiet_progress
 
     target.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=target.parent))
