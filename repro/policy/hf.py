@@ -146,7 +146,9 @@ class HFPolicy:
         self.end_of_think_id = single_token_id(tokenizer, "</think>")
 
     @classmethod
-    def from_config(cls, model_cfg: ModelConfig) -> "HFPolicy":
+    def from_config(cls, model_cfg: ModelConfig, **engine_kwargs) -> "HFPolicy":
+        if engine_kwargs:  # a vLLM engine setting reached the wrong backend
+            raise ReproError(f"the hf backend takes no engine settings, got {sorted(engine_kwargs)}")
         model_cfg.validate()
         torch.set_num_threads(model_cfg.num_threads)
         model_dir = resolve_model_path(model_cfg.path)
@@ -204,6 +206,9 @@ class HFPolicy:
             logprobs, _ = response_logprobs(self.model, chunk_prompts, chunk_responses, temperature, self.pad_id)
             scores += [logprobs[i, :len(r)].tolist() for i, r in enumerate(chunk_responses)]
         return scores
+
+    def sleep(self) -> None:
+        """Nothing to free: the sampler is a torch module in the trainer's own memory."""
 
     def load_weights(self, state_dict: dict[str, torch.Tensor]) -> None:
         """Take the trainer's updated weights (full, unsharded; cast to this model's dtype)."""
