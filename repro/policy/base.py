@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import Protocol, Sequence
 
 from repro.config.schema import SamplingConfig
+from repro.errors import ReproError
 
 
 @dataclass
@@ -31,9 +32,10 @@ class Policy(Protocol):
     end_of_think_id: int | None  # the single "</think>" token, if the tokenizer has one
 
     def sample(
-        self, prompts: Sequence[Sequence[int]], sampling: SamplingConfig
+        self, prompts: Sequence[Sequence[int]], sampling: SamplingConfig, seeds: Sequence[int] | None = None
     ) -> list[Generation]:
-        """Sample one response per prompt (token ids). Deterministic given ``sampling.seed``."""
+        """Sample one response per prompt (token ids); response ``i`` is a function of its prompt
+        and its seed (:func:`request_seeds`) alone, whatever else is in the call."""
         ...
 
     def score(
@@ -54,3 +56,13 @@ class Policy(Protocol):
         """Token ids of a chat (list of {'role', 'content'}) with the generation prompt added,
         through the tokenizer's own chat template."""
         ...
+
+
+def request_seeds(sampling: SamplingConfig, n: int, seeds: Sequence[int] | None = None) -> list[int]:
+    """The seed of each of ``n`` responses: ``seeds`` if given (a caller that must keep a
+    response's draws when others drop out, such as the rollout loop), else ``sampling.seed + i``."""
+    if seeds is None:
+        return [sampling.seed + i for i in range(n)]
+    if len(seeds) != n:
+        raise ReproError(f"sample: {n} prompts but {len(seeds)} seeds")
+    return [int(s) for s in seeds]
