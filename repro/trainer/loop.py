@@ -18,6 +18,7 @@ World size 1 is the plain single-process trainer.
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import dataclasses
 import random
@@ -31,7 +32,7 @@ import torch
 
 from repro.errors import ReproError
 from repro.io import append_jsonl, atomic_write_jsonl, read_jsonl
-from repro.results.run_dir import METRICS_SCHEMA_VERSION, RunDir
+from repro.results.run_dir import METRICS_SCHEMA_VERSION, RunDir, run_lock
 from repro.seeding import derive_seed
 from repro.trainer import metrics as M
 from repro.trainer.checkpoint import latest_checkpoint, load_checkpoint, save_checkpoint
@@ -438,7 +439,15 @@ def run_train(cfg: TrainConfig, fresh: bool = False) -> Path:
     """Train (or resume) the run ``cfg`` describes; returns the run directory. Under torchrun every
     rank calls this; rank 0 prepares the run directory and writes the results."""
     refuse_in_reimported_main("run_train()")  # an unguarded script's workers would wipe the run directory
+    from repro.progress import log_line
+
     dist = init_distributed(cfg.model.device)
+    lock = run_lock(Path(cfg.results_dir) / run_name(cfg), log_line) if dist.is_main else contextlib.nullcontext()
+    with lock:  # rank 0 holds it for the whole run, before anything in the directory is read or written
+        return _run_train(cfg, dist, fresh)
+
+
+def _run_train(cfg: TrainConfig, dist: Any, fresh: bool) -> Path:
     if cfg.tasks_per_iteration % dist.world:
         raise ReproError(f"tasks_per_iteration={cfg.tasks_per_iteration} does not split into whole task groups "
                          f"over {dist.world} ranks; make it a multiple of the world size")
