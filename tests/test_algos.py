@@ -1,4 +1,4 @@
-"""Advantage estimators against hand-computed numbers and the properties of gigpo.md §7 / sgrpo.md §2.5."""
+"""Advantage estimators against hand-computed numbers and the properties of docs/gigpo.md §7 / docs/sgrpo.md §2.5."""
 
 from __future__ import annotations
 
@@ -61,7 +61,7 @@ def test_hand_case_episode_stats_trajectories():
 
 
 def test_std_mode_penalty_in_tied_cluster():
-    # gigpo.md §4.2 step 5: three tied rows, one penalised: {10, 10, 9.9}, mean 9.9667,
+    # docs/gigpo.md §4.2 step 5: three tied rows, one penalised: {10, 10, 9.9}, mean 9.9667,
     # unbiased std 0.057735 -> -0.0667 / 0.0577 = -1.155 and +0.0333 / 0.0577 = +0.577
     rows = make_rows([("g", f"t{i}", [("X", 10, i != 2)]) for i in range(3)])
     out = gigpo_advantages(rows, GiGPOConfig(mode="mean_std_norm"))

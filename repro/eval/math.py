@@ -1,5 +1,5 @@
 """Math evaluation: sample ``samples`` responses per problem, check the boxed answers, report
-accuracy (pass@1 averaged over samples) and mean generated tokens (sgrpo.md §2.10)."""
+accuracy (pass@1 averaged over samples) and mean generated tokens (docs/sgrpo.md §2.10)."""
 
 from __future__ import annotations
 
@@ -47,7 +47,7 @@ def model_provenance(policy: Any, cfg: EvalConfig) -> ModelInfo:
     return model_info(cfg.model.path, getattr(policy, "model_dir", None), cfg.model.backend)
 
 
-def _sample_all(policy: Any, prompts: list[list[int]], cfg: EvalConfig, console: Any) -> list[Any]:
+def sample_all(policy: Any, prompts: list[list[int]], cfg: EvalConfig, console: Any) -> list[Any]:
     batch = cfg.model.batch_size
     generations = []
     with Counter(f"sampling {cfg.env.name}", len(prompts), "responses", console) as counter:
@@ -106,7 +106,7 @@ def run_math_eval(cfg: EvalConfig, policy: Any = None) -> Path:
 
     # Sample-major within a problem: its samples share a prompt length, so batches pad little.
     requests = [p for p in problems for _ in range(cfg.samples)]
-    generations = _sample_all(policy, [prompt_ids[p.id] for p in requests], cfg, console)
+    generations = sample_all(policy, [prompt_ids[p.id] for p in requests], cfg, console)
     sampling_s = time.perf_counter() - start
 
     checks = [Check(p.gold, g.text, p.answer_type) for p, g in zip(requests, generations)]

@@ -1,5 +1,5 @@
 """``repro eval --suite sgrpo``: the S-GRPO paper's evaluation protocol on all five benchmarks and
-one table in the layout of its Table 1, the paper's rows beside ours (sgrpo.md §2.10, §3).
+one table in the layout of its Table 1, the paper's rows beside ours (docs/sgrpo.md §2.10, §3).
 
 Per-benchmark samples (16 AIME 2024 / AMC 2023, 8 MATH-500 / GPQA Diamond, 4 GSM8K) and the
 sampling settings the paper does not state (T = 0.6, top-p = 0.95, 32K tokens: our assumption,
@@ -8,7 +8,7 @@ The random tiny model never ends a response by itself, so for ``--model tiny`` t
 defaults to :data:`TINY_MAX_NEW_TOKENS` instead of 32K.
 
 The paper's printed "Overall" cells are recomputed from each row's five benchmarks; cells that
-disagree beyond rounding (sgrpo.md §3.3) are marked with † and listed under the table.
+disagree beyond rounding (docs/sgrpo.md §3.3) are marked with † and listed under the table.
 """
 
 from __future__ import annotations

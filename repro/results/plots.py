@@ -13,7 +13,7 @@ from repro.io import atomic_write_png, read_jsonl
 from repro.results.compare import HEADLINE_METRICS, Headline, Run
 from repro.results.tables import row_label
 
-# the §5.5 buckets of step-group size (gigpo.md §6.3): 1, 2-5, 6-9 (around N = 8), 10-49, >= 50
+# the paper's §5.5 buckets of step-group size (docs/gigpo.md §6.3): 1, 2-5, 6-9 (around N = 8), 10-49, >= 50
 SIZE_BUCKETS = ((1, 1, "1"), (2, 5, "2-5"), (6, 9, "6-9"), (10, 49, "10-49"), (50, None, "≥50"))
 
 
@@ -150,7 +150,7 @@ def plot_training_curves(runs: list[Run], out: Path) -> Path | None:
 
 
 def bucket_fractions(counts: dict[str, int]) -> np.ndarray:
-    """Fraction of step groups in each §5.5 size bucket."""
+    """Fraction of step groups in each of the paper's §5.5 size buckets."""
     totals = np.zeros(len(SIZE_BUCKETS))
     for size, count in counts.items():
         s = int(size)

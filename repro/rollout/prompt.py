@@ -1,4 +1,4 @@
-"""Reply -> action projection and format validity (gigpo.md §2.4)."""
+"""Reply -> action projection and format validity (docs/gigpo.md §2.4)."""
 
 from __future__ import annotations
 

@@ -1,5 +1,5 @@
 """The ``repro train`` config: one typed dataclass (defaults = the paper's ALFWorld setting,
-gigpo.md §3), the env's own section and the algorithm's estimator options chosen by name."""
+docs/gigpo.md §3), the env's own section and the algorithm's estimator options chosen by name."""
 
 from __future__ import annotations
 
@@ -31,7 +31,7 @@ class OptimConfig:
 class ValidationConfig:
     """Validation every ``eval_every`` iterations, through ``repro eval``'s agent driver."""
 
-    episodes: int = 128  # tasks of the split, one episode each (gigpo.md §2.1: 128 envs)
+    episodes: int = 128  # tasks of the split, one episode each (docs/gigpo.md §2.1: 128 envs)
     split: str = ""  # "" = the env's evaluation split
     sampling: SamplingConfig = field(default_factory=lambda: SamplingConfig(temperature=0.4))
 

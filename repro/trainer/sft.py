@@ -6,7 +6,7 @@ reward, so every group is all-zero and every advantage is 0.
 Demonstrations come from the real envs: the env's scripted expert (ALFWorld: the game's stored
 walkthrough; WebShop: the oracle shopper; maze: a shortest path) plays ``episodes`` training tasks
 inside the env workers, then its actions are replayed step by step through the env pool, parsed
-from the target reply as the rollout loop parses a model's (so lower-cased, gigpo.md §2.4), so every
+from the target reply as the rollout loop parses a model's (so lower-cased, docs/gigpo.md §2.4), so every
 step has the exact ``(task, observation, admissible actions, history)`` the rollout loop would see
 and only episodes the replay wins are kept (``successful_only``).
 
@@ -145,7 +145,7 @@ def collect_demos(cfg: SFTConfig, env_cls: type) -> list[dict[str, Any]]:
 
 def as_projected(think: str, action: str, env_cls: type) -> str:
     """The action as the rollout loop would send it after parsing the target reply (lower-cased,
-    gigpo.md §2.4): that is what the env executes and what later prompts show in the history."""
+    docs/gigpo.md §2.4): that is what the env executes and what later prompts show in the history."""
     from repro.rollout import project_action
 
     return project_action(format_reply(think, action), env_cls.ACTION_FALLBACK_CHARS)[0]
@@ -192,7 +192,7 @@ def load_or_collect_demos(cfg: SFTConfig, env_cls: type, run_path: Path) -> list
 
 
 def format_reply(think: str, action: str) -> str:
-    """The target reply in the paper's format (gigpo.md §2.3-2.4)."""
+    """The target reply in the paper's format (docs/gigpo.md §2.3-2.4)."""
     return f"<think>{think}</think><action>{action}</action>"
 
 
@@ -278,7 +278,7 @@ def train_rows(policy: Any, rows: list[tuple[list[int], list[int]]], cfg: SFTCon
 def save_model(model: Any, tokenizer: Any, target: Path) -> None:
     """``save_pretrained`` (weights, config, tokenizer) into a temp dir beside ``target``, then swap
     it in, so a reader never sees a half-written model directory."""
-    from repro.policy.hf import quiet_progress
+    from repro.policy.transformers_logging import quiet_progress
 
     target.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=target.parent))

@@ -1,11 +1,11 @@
-"""The math recipe of the trainer: S-GRPO and its baselines (sgrpo.md §2, §2.9).
+"""The math recipe of the trainer: S-GRPO and its baselines (docs/sgrpo.md §2, §2.9).
 
 Same :class:`repro.trainer.loop.Trainer` (policy, optimiser, PPO update, checkpoints, metrics,
 resume); only the rollout and the advantages differ:
 
 * ``sgrpo``: one serial group per query (:mod:`repro.rollout.serial`: full response + m forced
   exits), Eq. 1 rewards and ``r − mean(r)`` (:mod:`repro.algos.sgrpo`); groups without a correct
-  early exit are dropped when ``math.filter_groups`` (§2.8), over-sampling ``math.oversample``×
+  early exit are dropped when ``math.filter_groups`` (docs/sgrpo.md §2.8), over-sampling ``math.oversample``×
   queries to refill the batch; the kept fraction is logged.
 * ``grpo``: a parallel group of ``group_size`` full responses per query, reward = correctness,
   GRPO's group normalisation (:mod:`repro.algos.grpo`).
@@ -15,7 +15,7 @@ resume); only the rollout and the advantages differ:
 Defaults follow Eq. 2: PPO-clip (ε = 0.2) without KL, dual clip or entropy bonus, sequence-mean
 then group-mean aggregation (``loss.aggregation=token-mean`` for DAPO/Dr.GRPO-style). A response's
 answer is what follows its ``</think>``; a response that never closes its thought scores 0 in every
-algorithm (§2.13), so the three are compared on one rule.
+algorithm (docs/sgrpo.md §2.13), so the three are compared on one rule.
 """
 
 from __future__ import annotations
@@ -44,9 +44,9 @@ class MathRecipeConfig:
     serial: SerialConfig = field(default_factory=SerialConfig)  # sgrpo only
     train_split: str = "train"
     # a local JSONL with question/answer (or problem/answer) fields instead of the env's train split
-    # (DeepMath-103K, the paper's training set, is not available offline: sgrpo.md §4.3)
+    # (DeepMath-103K, the paper's training set, is not available offline: docs/sgrpo.md §4.3)
     train_file: str = ""
-    filter_groups: bool = True  # sgrpo: drop groups whose early exits are all wrong (§2.8)
+    filter_groups: bool = True  # sgrpo: drop groups whose early exits are all wrong (docs/sgrpo.md §2.8)
     oversample: float = 2.0  # sgrpo with filter_groups: roll out ceil(oversample × tasks_per_iteration) queries
 
     def validate(self, prefix: str = "math") -> None:
