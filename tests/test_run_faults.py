@@ -95,3 +95,28 @@ def test_training_takes_over_a_stale_lock_and_runs(tmp_path):
     assert f"taking over the lock of process {holder.pid}, which is gone" in out.stdout
     assert (run / "results.json").is_file() and not (run / LOCK_FILE).exists()
     assert time.monotonic() - start < 120
+
+
+def _file_size_limit(limit: int):
+    def apply() -> None:
+        import resource
+
+        resource.setrlimit(resource.RLIMIT_FSIZE, (limit, resource.getrlimit(resource.RLIMIT_FSIZE)[1]))
+    return apply
+
+
+def test_an_eval_whose_samples_do_not_fit_is_one_line_and_leaves_no_temp_file(tmp_path):
+    """A real limit on the real process (RLIMIT_FSIZE: writes past 4 KiB fail with EFBIG, as a
+    full disk fails with ENOSPC): config.yaml fits, samples.jsonl does not."""
+    cmd = [sys.executable, "-m", "repro", "eval", "--env", "maze", "--policy", "random", "--limit", "8",
+           f"results_dir={tmp_path}", "--run-name", "run"]
+    out = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT, preexec_fn=_file_size_limit(4096))
+    assert out.returncode == 2, out.stderr[-2000:]
+    (line,) = out.stderr.strip().splitlines()
+    assert line.startswith(f"error: cannot write {tmp_path / 'run' / 'samples.jsonl'}: File too large (")
+    assert "bytes needed, " in line and "bytes free there" in line
+    run = tmp_path / "run"
+    assert sorted(p.name for p in run.iterdir()) == ["config.yaml"]  # no temp file, no results.json, no lock
+    out = subprocess.run(cmd + ["--fresh"], capture_output=True, text=True, cwd=ROOT)  # the cause gone: it runs
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert (run / "results.json").is_file()
