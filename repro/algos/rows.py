@@ -125,14 +125,3 @@ class StepRows:
         (docs/gigpo.md §2.5, §4.2 step 2)."""
         return self.episode_returns() - invalid_penalty * ~self.valid
 
-
-def broadcast_to_tokens(row_values: Any, response_mask: Any) -> Any:
-    """Copy each row's scalar to every response token whose mask is 1; padding gets 0
-    (docs/gigpo.md §4.2 step 7). numpy in -> numpy out; a torch mask -> a float32 tensor on its device."""
-    if isinstance(response_mask, np.ndarray):
-        values = np.asarray(row_values, dtype=np.float64)
-        return np.where(response_mask != 0, values[:, None], 0.0)
-    import torch
-
-    values = torch.as_tensor(row_values, dtype=torch.float32, device=response_mask.device)
-    return torch.where(response_mask != 0, values[:, None], torch.zeros((), dtype=values.dtype, device=values.device))

@@ -7,6 +7,9 @@ from typing import Annotated, Optional
 
 import typer
 
+from repro.console import make_console
+from repro.io import atomic_write_text
+
 HELP = """Compare run directories with a paper table (ours, paper, Δ; mean ± std over seeds).
 
 RUN_DIR is a finished run (its results.json) or a directory holding runs; a directory that is no usable run (unfinished, an SFT run, another schema) is skipped with a one-line warning. The seeds of one config are aggregated; every cell lists model, steps, seeds, episodes, hardware, wall time, commit and each seed's results.json config_sha256.
@@ -29,8 +32,6 @@ def compare_command(
     import shlex
     import sys
 
-    from repro.console import make_console
-    from repro.io import atomic_write_text
     from repro.results.compare import build_comparison, default_table, load_runs
     from repro.results.tables import check_format, render, rich_tables
 

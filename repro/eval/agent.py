@@ -18,6 +18,7 @@ from repro.console import make_console
 from repro.envs import ENVS
 from repro.errors import ReproError
 from repro.eval.config import EvalConfig
+from repro.policy import load_policy
 from repro.progress import Counter
 from repro.results.run_dir import RunDir, default_run_name
 from repro.results.schema import Results, model_info, with_stderr
@@ -87,8 +88,6 @@ def run_agent_eval(cfg: EvalConfig) -> Path:
 
         with EnvPool(env_cls, cfg.env, cfg.rollout, cfg.data_dir) as pool:
             if cfg.policy == "model":
-                from repro.policy import load_policy
-
                 policy = load_policy(cfg.model)
                 tasks = [task for task, _ in pairs]
                 # the run's seed selects the sampling stream, as in math evals: seeds of one config differ

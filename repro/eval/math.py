@@ -10,12 +10,14 @@ from typing import Any
 
 import numpy as np
 
+from repro.console import make_console
 from repro.envs import ENVS
 from repro.envs.math import MathProblem, MathTask
 from repro.seeding import derive_seed
 from repro.envs.verify import VERDICTS, Check, VerifierPool, count_verdicts
 from repro.errors import ReproError
 from repro.eval.config import EvalConfig
+from repro.policy import load_policy
 from repro.progress import Counter
 from repro.results.run_dir import RunDir, default_run_name
 from repro.results.schema import Metric, ModelInfo, Results, model_info
@@ -83,8 +85,6 @@ def _print_table(console: Any, cfg: EvalConfig, n_problems: int, metrics: dict, 
 def prepare_math_run(cfg: EvalConfig, policy: Any, kind: str) -> tuple[MathTask, list, Any, RunDir, dict]:
     """The start every math driver shares: task, its problems (split/limit), the policy (loaded
     unless given), the run directory, and each problem's chat-prompt ids."""
-    from repro.policy import load_policy
-
     if cfg.policy != "model":
         raise ReproError(f"math envs are evaluated with --policy model only, got '{cfg.policy}'")
     task: MathTask = ENVS.get(cfg.env.name)(cfg.env, cfg.data_dir)
@@ -97,8 +97,6 @@ def prepare_math_run(cfg: EvalConfig, policy: Any, kind: str) -> tuple[MathTask,
 
 def run_math_eval(cfg: EvalConfig, policy: Any = None) -> Path:
     """``policy``: an already loaded policy for ``cfg.model`` (the sgrpo suite loads it once)."""
-    from repro.console import make_console
-
     console = make_console()
     start = time.perf_counter()
     task, problems, policy, run, prompt_ids = prepare_math_run(cfg, policy, "eval")

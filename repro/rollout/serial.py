@@ -72,10 +72,6 @@ class SerialMember:
     advantage: float = 0.0
 
     @property
-    def is_exit(self) -> bool:
-        return self.exit_position is not None
-
-    @property
     def correct(self) -> bool:
         return self.verdict == "correct"
 

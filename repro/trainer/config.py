@@ -7,7 +7,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Optional
 
+from repro.algos import ALGOS
 from repro.config import ModelConfig, SamplingConfig, load_config, peek_value
+from repro.envs import ENVS
 from repro.errors import ReproError
 from repro.rollout.config import RolloutConfig
 from repro.trainer.loss import LossOptions
@@ -92,9 +94,6 @@ class TrainConfig:
 def build_train_config(algo: Optional[str], env: Optional[str], config_file: Optional[Path],
                        overrides: list[str]) -> TrainConfig:
     """Pick the algorithm and env (flags beat the file and overrides), then merge everything."""
-    from repro.algos import ALGOS
-    from repro.envs import ENVS
-
     algo_name = algo or peek_value("algo", config_file, overrides, default=TrainConfig.algo)
     env_name = env or peek_value("env.name", config_file, overrides)
     if not env_name:

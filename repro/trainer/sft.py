@@ -43,7 +43,12 @@ from pathlib import Path
 from typing import Any, Optional
 
 from repro.config import ModelConfig, load_config, peek_value
+from repro.envs import ENVS
 from repro.errors import ReproError
+from repro.io import atomic_write_json, atomic_write_jsonl
+from repro.policy import load_policy
+from repro.progress import Counter, log_line
+from repro.results.schema import Metric, Results, model_info
 from repro.rollout.config import RolloutConfig
 
 DEMOS = "demos.json"
@@ -88,8 +93,6 @@ class SFTConfig:
 
 
 def build_sft_config(env: Optional[str], config_file: Optional[Path], overrides: list[str]) -> SFTConfig:
-    from repro.envs import ENVS
-
     env_name = env or peek_value("env.name", config_file, overrides)
     if not env_name:
         raise ReproError("no env given: pass --env NAME (see `repro ls envs`)")
@@ -177,8 +180,6 @@ def replay(pool: Any, episodes: list[tuple[Any, list[str]]]) -> list[dict[str, A
 
 def load_or_collect_demos(cfg: SFTConfig, env_cls: type, run_path: Path) -> list[dict[str, Any]]:
     import json
-
-    from repro.io import atomic_write_json
 
     path = run_path / DEMOS
     key = demos_key(cfg)
@@ -302,12 +303,7 @@ def run_sft(cfg: SFTConfig, fresh: bool = False, show_progress: bool = True) -> 
 
     import torch
 
-    from repro.envs import ENVS
-    from repro.io import atomic_write_jsonl
-    from repro.policy import load_policy
-    from repro.progress import Counter, log_line
     from repro.results.run_dir import METRICS_SCHEMA_VERSION, RunDir
-    from repro.results.schema import Metric, Results, model_info
 
     env_cls = ENVS.get(cfg.env.name)
     run_dir = RunDir.create(cfg.results_dir, cfg.run_name or f"sft-{cfg.env.name}", cfg)

@@ -28,8 +28,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Optional
 
+from repro.algos import ALGOS
 from repro.config import SamplingConfig, load_config
+from repro.envs import ENVS
 from repro.errors import ReproError
+from repro.io import atomic_write_jsonl, read_jsonl
 from repro.results.stats import stderr_of_mean
 from repro.rollout.serial import SerialConfig
 from repro.trainer.config import TrainConfig
@@ -63,9 +66,6 @@ def eq2_loss() -> LossOptions:
 
 
 def build_math_train_config(algo_name: str, env_name: str, config_file: Optional[Path], overrides: list[str]) -> TrainConfig:
-    from repro.algos import ALGOS
-    from repro.envs import ENVS
-
     if algo_name not in MATH_ALGOS:
         raise ReproError(f"algo '{algo_name}' does not train on math envs; choose one of {', '.join(MATH_ALGOS)}")
     default = TrainConfig(algo=algo_name, advantage=ALGOS.get(algo_name).config(), env=ENVS.get(env_name).Config(),
@@ -82,7 +82,6 @@ def build_math_train_config(algo_name: str, env_name: str, config_file: Optional
 
 def read_train_file(path: str) -> list[Any]:
     from repro.envs.math import MathProblem
-    from repro.io import read_jsonl
 
     problems = []
     for i, row in enumerate(read_jsonl(path)):
@@ -116,7 +115,6 @@ class MathTrainer(Trainer):
         return [self.policy.chat_prompt(self.task_source.messages(p)) for p in problems]
 
     def iteration(self, pool: Any, it: int) -> dict[str, Any]:
-        from repro.io import atomic_write_jsonl
         from repro.rollout.serial import group_summary, member_json
         from repro.trainer import metrics as M
         from repro.trainer.loop import SAMPLES, TimedPolicy, iteration_file
@@ -215,7 +213,6 @@ class MathTrainer(Trainer):
         """Accuracy (last boxed answer of the whole response, as `repro eval`) and mean tokens on
         the first ``validation.episodes`` problems of the env's evaluation split, one sample each."""
         from repro.envs.verify import Check
-        from repro.io import atomic_write_jsonl
         from repro.trainer.loop import TimedPolicy
 
         cfg = self.cfg
