@@ -20,6 +20,7 @@ from repro.config import ModelConfig, SamplingConfig, load_config, peek_value
 from repro.envs import ENVS
 from repro.errors import ReproError
 from repro.eval.exit_curve import ExitCurveConfig
+from repro.eval.prompting import PromptingConfig
 from repro.rollout.config import RolloutConfig
 
 
@@ -31,6 +32,7 @@ class EvalConfig:
     sampling: SamplingConfig = field(default_factory=SamplingConfig)
     rollout: RolloutConfig = field(default_factory=RolloutConfig)  # agent envs: env worker pool
     exit_curve: ExitCurveConfig = field(default_factory=ExitCurveConfig)  # math envs, --exit-curve only
+    prompting: PromptingConfig = field(default_factory=PromptingConfig)  # agent envs: plain | react | reflexion
     policy: str = "model"  # model | expert | random | oracle | replay (which ones an env supports varies)
     split: str = ""  # "" = the env's default evaluation split
     limit: Optional[int] = None  # N problems / games / goals of the split (the first N; ALFWorld: across task types)

@@ -119,6 +119,9 @@ def infer_row(config: dict[str, Any], is_train: bool, is_math: bool) -> str:
     if is_math:
         return "vanilla"
     policy = config.get("policy", "model")
+    style = (config.get("prompting") or {}).get("style", "plain")
+    if style != "plain":  # ReAct / Reflexion (repro.eval.prompting)
+        return style if policy == "model" else f"scripted-{policy}-{style}"
     return "prompting" if policy == "model" else f"scripted-{policy}"
 
 
