@@ -112,7 +112,9 @@ def infer_row(config: dict[str, Any], is_train: bool, is_math: bool) -> str:
         algo = config.get("algo", "")
         advantage = config.get("advantage") or {}
         if algo == "gigpo":
-            return GIGPO_MODES.get(advantage.get("mode"), f"gigpo-{advantage.get('mode')}")
+            row = GIGPO_MODES.get(advantage.get("mode"), f"gigpo-{advantage.get('mode')}")
+            components = advantage.get("components", "both")  # Fig. 4's ablation (repro.algos.gigpo)
+            return row if components == "both" else f"{row}-{components}-only"
         if algo == "sgrpo":
             return SGRPO_REWARDS.get(advantage.get("reward", "decay"), f"sgrpo-{advantage.get('reward')}")
         return algo
