@@ -59,6 +59,8 @@ def eval_command(
         return
     cfg = build_eval_config(env, config, list(overrides or []) + extra)
     kind = ENVS.entry(cfg.env.name).meta["kind"]
+    if kind == "math" and cfg.prompting.style != "plain":
+        raise ReproError(f"prompting.style={cfg.prompting.style} is for agent envs (alfworld, webshop)")
     if kind == "math" and exit_curve:
         from repro.eval.exit_curve import run_exit_curve as run
     elif kind == "math":
