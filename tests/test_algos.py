@@ -16,6 +16,7 @@ from repro.algos.grpo import GRPOConfig, grpo_advantages
 from repro.algos.rloo import RLOOConfig, rloo_advantages
 from repro.algos.rows import RowsError, StepRows
 from repro.algos.sgrpo import SGRPOConfig, serial_rewards, sgrpo_advantages
+from repro.errors import ReproError
 
 torch.set_num_threads(1)
 
@@ -50,6 +51,19 @@ def test_hand_case_mean_norm():
     np.testing.assert_allclose(out.step_advantage, [0, 1.275, 0, 2.5, 6.175, -2.5, -3.725, -3.725], atol=1e-12)
     np.testing.assert_allclose(out.advantage,
                                [3.7625, 5.0375, 3.7625, 6.2625, 9.8375, -8.7375, -9.9625, -9.9625])
+
+
+def test_hand_case_ablation_keeps_one_term_of_eq8():
+    # Fig. 4: w/o A^S is A^E alone; w/o A^E is ω·A^S alone (here ω = 0.5: half the step advantages above)
+    episode_only = gigpo_advantages(make_rows(HAND), GiGPOConfig(gamma=0.5, components="episode"))
+    np.testing.assert_allclose(episode_only.advantage,
+                               [3.7625, 3.7625, 3.7625, 3.7625, 3.6625, -6.2375, -6.2375, -6.2375])
+    step_only = gigpo_advantages(make_rows(HAND), GiGPOConfig(gamma=0.5, omega=0.5, components="step"))
+    np.testing.assert_allclose(step_only.advantage, [0, 0.6375, 0, 1.25, 3.0875, -1.25, -1.8625, -1.8625], atol=1e-12)
+    # the other term is still computed and reported, only left out of A
+    np.testing.assert_allclose(step_only.episode_advantage, episode_only.advantage)
+    with pytest.raises(ReproError, match="gigpo.components must be one of both, episode, step, got 'neither'"):
+        GiGPOConfig(components="neither").validate()
 
 
 def test_hand_case_episode_stats_trajectories():

@@ -6,7 +6,8 @@ Two levels of group-relative credit on step rows:
 * step level: rows of one group that saw the same anchor observation form a step group (Eq. 6);
   each row's discounted return (Eq. 5) is compared inside it (Eq. 7);
 
-combined as A = A^E + ω·A^S (Eq. 8) and copied to every response token of the row.
+combined as A = A^E + ω·A^S (Eq. 8) and copied to every response token of the row. The paper's
+ablation (Fig. 4) drops one term: ``components="episode"`` gives A = A^E, ``"step"`` A = ω·A^S.
 
 Defaults reproduce the reference code (verl-agent), which differs from the paper's equations in
 these named options:
@@ -42,6 +43,7 @@ from repro.errors import ReproError
 MODES = ("mean_norm", "mean_std_norm")
 EPISODE_STATS = ("rows", "trajectories")
 ANCHOR_MATCH = ("exact", "similarity")
+COMPONENTS = ("both", "episode", "step")  # Eq. 8's terms kept (Fig. 4's ablation drops one)
 
 
 @dataclass
@@ -53,10 +55,12 @@ class GiGPOConfig:
     episode_stats: str = "rows"  # rows (reference code, paper-era runs) | trajectories (Eq. 3 literally)
     anchor_match: str = "exact"  # exact (Eq. 6) | similarity (greedy difflib clusters, text anchors only)
     similarity_threshold: float = 0.95  # difflib ratio to join a cluster; must lie in (0, 1)
+    components: str = "both"  # both (Eq. 8) | episode (A^E only) | step (ω·A^S only): the Fig. 4 ablation
 
     def validate(self, prefix: str = "gigpo") -> None:
         for name, value, choices in (("mode", self.mode, MODES), ("episode_stats", self.episode_stats, EPISODE_STATS),
-                                     ("anchor_match", self.anchor_match, ANCHOR_MATCH)):
+                                     ("anchor_match", self.anchor_match, ANCHOR_MATCH),
+                                     ("components", self.components, COMPONENTS)):
             if value not in choices:
                 raise ReproError(f"{prefix}.{name} must be one of {', '.join(choices)}, got '{value}'")
         if not 0 <= self.gamma <= 1:
@@ -69,7 +73,7 @@ class GiGPOConfig:
 
 @dataclass(frozen=True)
 class GiGPOAdvantages:
-    advantage: np.ndarray  # A = A^E + ω·A^S per row (Eq. 8)
+    advantage: np.ndarray  # A = A^E + ω·A^S per row (Eq. 8), less the term ``components`` drops
     episode_advantage: np.ndarray  # A^E (Eq. 3)
     step_advantage: np.ndarray  # A^S (Eq. 7)
     step_return: np.ndarray  # the value Eq. 7 compares: Eq. 5's return minus λ if the row is invalid
@@ -204,6 +208,15 @@ def similarity_anchor_groups(rows: StepRows, threshold: float) -> np.ndarray:
     return out
 
 
+def combine_advantages(episode_adv: np.ndarray, step_adv: np.ndarray, omega: float, components: str) -> np.ndarray:
+    """Eq. 8, A = A^E + ω·A^S, or one of its terms alone (Fig. 4's ablation: w/o A^S, w/o A^E)."""
+    if components == "episode":
+        return episode_adv.copy()
+    if components == "step":
+        return omega * step_adv
+    return episode_adv + omega * step_adv
+
+
 def gigpo_advantages(rows: StepRows, cfg: GiGPOConfig | None = None) -> GiGPOAdvantages:
     """GiGPO advantages of every step row (docs/gigpo.md §4.2, steps 1-6)."""
     cfg = cfg or GiGPOConfig()
@@ -233,9 +246,8 @@ def gigpo_advantages(rows: StepRows, cfg: GiGPOConfig | None = None) -> GiGPOAdv
     step_adv = centred / (step_stats.std[anchor_group] + EPS) if by_std else centred
     step_adv = np.where(step_stats.size[anchor_group] == 1, 0.0, step_adv)
 
-    # Eq. 8
     return GiGPOAdvantages(
-        advantage=episode_adv + cfg.omega * step_adv,
+        advantage=combine_advantages(episode_adv, step_adv, cfg.omega, cfg.components),
         episode_advantage=episode_adv,
         step_advantage=step_adv,
         step_return=step_return,

@@ -19,6 +19,7 @@ from typing import Any, Optional
 from repro.config import ModelConfig, SamplingConfig, load_config, peek_value
 from repro.envs import ENVS
 from repro.errors import ReproError
+from repro.eval.prompting import PromptingConfig
 from repro.rollout.config import RolloutConfig
 
 
@@ -42,6 +43,7 @@ class EvalConfig:
     sampling: SamplingConfig = field(default_factory=SamplingConfig)
     rollout: RolloutConfig = field(default_factory=RolloutConfig)  # agent envs: env worker pool
     exit_curve: ExitCurveConfig = field(default_factory=ExitCurveConfig)  # math envs, --exit-curve only
+    prompting: PromptingConfig = field(default_factory=PromptingConfig)  # agent envs: plain | react | reflexion
     policy: str = "model"  # model | expert | random | oracle | replay (which ones an env supports varies)
     split: str = ""  # "" = the env's default evaluation split
     limit: Optional[int] = None  # N problems / games / goals of the split (the first N; ALFWorld: across task types)

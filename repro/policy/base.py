@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any, Protocol, Sequence, runtime_checkable
 
 from repro.config.schema import ModelConfig, SamplingConfig
+from repro.errors import ReproError
 
 
 @dataclass
@@ -42,9 +43,10 @@ class Policy(Protocol):
         ...
 
     def sample(
-        self, prompts: Sequence[Sequence[int]], sampling: SamplingConfig
+        self, prompts: Sequence[Sequence[int]], sampling: SamplingConfig, seeds: Sequence[int] | None = None
     ) -> list[Generation]:
-        """Sample one response per prompt (token ids). Deterministic given ``sampling.seed``."""
+        """Sample one response per prompt (token ids); response ``i`` is a function of its prompt
+        and its seed (:func:`request_seeds`) alone, whatever else is in the call."""
         ...
 
     def score(
@@ -77,3 +79,13 @@ class TrainablePolicy(Policy, Protocol):
     backend. Other backends sample from an engine and take the trained weights by ``load_weights``."""
 
     model: Any  # a transformers causal LM (torch.nn.Module), in eval mode
+
+
+def request_seeds(sampling: SamplingConfig, n: int, seeds: Sequence[int] | None = None) -> list[int]:
+    """The seed of each of ``n`` responses: ``seeds`` if given (a caller that must keep a
+    response's draws when others drop out, such as the rollout loop), else ``sampling.seed + i``."""
+    if seeds is None:
+        return [sampling.seed + i for i in range(n)]
+    if len(seeds) != n:
+        raise ReproError(f"sample: {n} prompts but {len(seeds)} seeds")
+    return [int(s) for s in seeds]

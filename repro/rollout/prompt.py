@@ -7,6 +7,11 @@ import re
 _CJK = re.compile("[\u4e00-\u9fff]")
 
 
+def contains_cjk(text: str) -> bool:
+    """A CJK character makes a reply invalid (docs/gigpo.md §2.4: the reference's language check)."""
+    return _CJK.search(text) is not None
+
+
 def project_action(reply: str, fallback_chars: int) -> tuple[str, bool]:
     """(action, valid) for a model reply.
 
@@ -20,5 +25,5 @@ def project_action(reply: str, fallback_chars: int) -> tuple[str, bool]:
     if start == -1 or end == -1:
         return lower[-fallback_chars:], False
     action = lower[start + len("<action>"):end].strip()
-    valid = "<think>" in reply and "</think>" in reply and not _CJK.search(reply)
+    valid = "<think>" in reply and "</think>" in reply and not contains_cjk(reply)
     return action, valid
