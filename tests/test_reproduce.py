@@ -255,3 +255,60 @@ def test_make_clean_leaves_the_committed_tables(tmp_path):
     assert done.returncode == 0, done.stderr
     kept = sorted(str(p.relative_to(tmp_path)) for p in tmp_path.rglob("*") if p.is_file())
     assert kept == ["Makefile", "results/tables/t-cpu.md", "results/tables/t-cpu.runs.json"]
+
+
+# the row files of issue 20 that have a cpu scale (GiGPO Table 1's ReAct/Reflexion, the maze ω sweep and
+# ablation, S-GRPO Fig. 3's budget sweep), shrunk to a smoke: first seed, one task, one iteration
+ISSUE_20_ROWS = ("gigpo-table1/1.5b/react.yaml", "gigpo-table1/1.5b/reflexion.yaml", "gigpo-table5-maze/*",
+                 "gigpo-fig4-maze/*", "sgrpo-fig3/cpu/*")
+SMOKE = {"maze-sft": ["steps=20", "episodes=8"],
+         "maze": ["iterations=1", "eval_every=1", "tasks_per_iteration=2", "group_size=2", "validation.episodes=4"],
+         "agent": ["limit=1", "env.max_steps=2", "sampling.max_new_tokens=8"],
+         "math": ["limit=1", "samples=1"]}
+
+
+def _smoke(run):
+    import dataclasses
+
+    if run.name.startswith("shared/"):
+        kind = "maze-sft"
+    elif run.command == "train":
+        kind = "maze"
+    else:
+        kind = "math" if run.tables == ("sgrpo-fig3",) else "agent"
+    return dataclasses.replace(run, overrides=run.overrides + tuple(SMOKE[kind]))
+
+
+@pytest.mark.slow
+def test_the_new_rows_run_at_cpu_scale_into_their_tables(tmp_path):
+    from repro.console import make_console
+
+    runs: dict[str, object] = {}
+    for pattern in ISSUE_20_ROWS:
+        for r in plan("cpu", only=pattern)[0]:
+            if r.seed in (None, 0):
+                runs.setdefault(r.name, _smoke(r))
+    runs = list(runs.values())
+    assert {r.tables[0] for r in runs if r.tables} == {"gigpo-table1", "gigpo-table5-maze", "gigpo-fig4-maze", "sgrpo-fig3"}
+    results_dir, tables_dir = tmp_path / "results", tmp_path / "tables"
+    console = make_console()
+    assert execute(console, runs, results_dir) == []
+    regenerate(console, runs, results_dir, tables_dir, "cpu", "make reproduce-tables SCALE=cpu")
+
+    table1 = (tables_dir / "gigpo-table1-cpu.md").read_text()
+    for label in ("ReAct", "Reflexion"):
+        (row,) = [line for line in table1.splitlines() if line.startswith(f"| {label} | tiny |")]
+        assert "(n=1)" in row  # ours beside the paper's printed value
+    samples = read_jsonl(results_dir / "gigpo-table1/qwen2.5-1.5b-instruct/reflexion-webshop-seed0/samples.jsonl")
+    assert [t["trial"] for t in samples[0]["trace"] if t["turn"] == "reflection"] == [0, 1]  # 3 trials, none won
+    sweep = (tables_dir / "gigpo-table5-maze-cpu.md").read_text()
+    assert all(f"| {label} | tiny-format-sft |" in sweep for label in ("ω = 0.0 (A^E only)", "ω = 0.4", "ω = 1.4"))
+    ablation = (tables_dir / "gigpo-fig4-maze-cpu.md").read_text()
+    assert all(f"| {label} |" in ablation for label in ("ω = 1.0 (A^E + A^S)", "w/o A^E (A^S only)"))
+    step_only = yaml.safe_load((results_dir / "gigpo-fig4-maze/tiny-format-sft/step-only-maze-seed0/config.yaml").read_text())
+    assert step_only["advantage"]["components"] == "step"
+    fig3 = (tables_dir / "sgrpo-fig3-cpu.md").read_text()
+    assert "## Rows of the paper's Qwen3-8B block" in fig3
+    for tokens in (16, 32, 64):
+        (row,) = [line for line in fig3.splitlines() if line.startswith(f"| Vanilla, {tokens}-token budget (tiny model) |")]
+        assert "| 0.0 (n=1) |" in row  # a random model never answers correctly

@@ -1,4 +1,4 @@
-"""The rollout loop's pure parts: action projection (gigpo.md §2.4), prompts (§2.3), metrics."""
+"""The rollout loop's pure parts: action projection (docs/gigpo.md §2.4), prompts (docs/gigpo.md §2.3), metrics."""
 
 from __future__ import annotations
 
@@ -6,9 +6,9 @@ import pytest
 from hypothesis import given, strategies as st
 
 from repro.envs.alfworld import AlfworldEnv
+from repro.envs.base import summarize_episodes
 from repro.rollout import EpisodeRecord, RolloutConfig, project_action
 from repro.rollout.loop import reply_seed
-from repro.rollout.types import summarize_episodes
 from repro.errors import ReproError
 
 

@@ -28,7 +28,7 @@ def test_math500_reference_solutions_match_gold(pool):
 
 
 def test_math500_shifted_solutions_are_mostly_wrong(pool):
-    """Control: gold i against solution i+1 must not pass (sgrpo.md §5 saw 3 genuine ties)."""
+    """Control: gold i against solution i+1 must not pass (docs/sgrpo.md §5 saw 3 genuine ties)."""
     rows = read_jsonl(data_file("math500/test.jsonl"))
     verdicts = pool.check_all([Check(a["answer"], b["solution"]) for a, b in zip(rows, rows[1:])])
     assert count_verdicts(verdicts)["correct"] <= 10

@@ -10,7 +10,10 @@ from typing import Annotated, Any, Optional
 
 import typer
 
+from repro.algos import ALGOS
+from repro.config import load_config
 from repro.errors import ReproError
+from repro.io import atomic_write_text
 from repro.registry import did_you_mean
 
 HELP = (
@@ -100,7 +103,6 @@ def compute_fields(algo: str, cfg: Any, columns: dict[str, list]) -> dict[str, l
         result = sgrpo_advantages(columns["group"], columns["exit_index"], columns["correct"], cfg)
         return {"reward": result.reward.tolist(), "advantage": result.advantage.tolist()}
 
-    from repro.algos import ALGOS
     from repro.algos.rows import StepRows
 
     rows = StepRows.from_columns(columns["group"], columns["traj"], columns["step"], columns["reward"],
@@ -118,9 +120,7 @@ def advantages_command(
     rows: Annotated[Optional[Path], typer.Option("--rows", help="JSONL file, one row object per line.")] = None,
     out: Annotated[Optional[Path], typer.Option("--out", help="Write the result here (atomically; missing parent directories are created) instead of stdout.")] = None,
 ) -> None:
-    from repro.algos import ALGOS
     from repro.algos.rows import RowsError
-    from repro.config import load_config
 
     if algo is None:
         raise ReproError(f"--algo is required: one of {', '.join(CLI_ALGOS)}")
@@ -151,7 +151,5 @@ def advantages_command(
     if out is None:
         sys.stdout.write(text)
     else:
-        from repro.io import atomic_write_text
-
         atomic_write_text(out, text)
         typer.echo(f"wrote {len(objects)} rows to {out}", err=True)

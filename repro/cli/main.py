@@ -12,6 +12,7 @@ from typing import Annotated
 import typer
 
 from repro.errors import ReproError
+from repro.paths import git_commit
 
 app = typer.Typer(
     name="repro",
@@ -25,8 +26,6 @@ app = typer.Typer(
 def _version(value: bool) -> None:
     if value:
         from importlib import metadata
-
-        from repro.paths import git_commit
 
         try:
             version = metadata.version("repro")

@@ -1,4 +1,4 @@
-"""ALFWorld text games on the real TextWorld engine (envs.md §1, gigpo.md §2.1).
+"""ALFWorld text games on the real TextWorld engine (docs/envs.md §1, docs/gigpo.md §2.1).
 
 Games are the ``game.tw-pddl`` files under ``<data root>/alfworld/json_2.1.1/<split>/<task>/<trial>/``
 (valid_seen, valid_unseen shipped unpacked; train and valid_train as ``.tar.xz``, unpacked once
@@ -26,7 +26,7 @@ from repro.paths import cache_dir, data_dir
 
 UNPACKED_SPLITS = ("valid_seen", "valid_unseen")
 PACKED_SPLITS = ("train", "valid_train")
-# task directory prefix -> the paper's per-task column (gigpo.md §2.1)
+# task directory prefix -> the paper's per-task column (docs/gigpo.md §2.1)
 TASK_TYPES = {
     "pick_and_place_simple": "pick",
     "look_at_obj_in_light": "look",
@@ -201,7 +201,7 @@ class AlfworldEnv(AgentEnv):
     def _info(self, obs: str, infos: dict) -> dict[str, Any]:
         return {
             "admissible_actions": [a for a in infos["admissible_commands"][0] if a != "help"],
-            "anchor": obs,  # the raw feedback text (gigpo.md §2.1)
+            "anchor": obs,  # the raw feedback text (docs/gigpo.md §2.1)
             "won": bool(infos["won"][0]),
             "task": self._task,
             "task_type": self._task_type,

@@ -1,4 +1,4 @@
-"""Answer checking with math-verify, in a pool of worker processes (sgrpo.md §5).
+"""Answer checking with math-verify, in a pool of worker processes (docs/sgrpo.md §5).
 
 Rewards and accuracies come from the **last \\boxed{}** of a response only (:func:`last_boxed`):
 the last top-level box, wherever it stands (inside ``\\text{}`` too); a box nested in it is part
@@ -36,7 +36,7 @@ STARTUP_TIMEOUT_S = 120.0  # the first worker waits for the forkserver to import
 VERDICTS = ("correct", "wrong", "unparsed", "timed_out", "error")
 ANSWER_TYPES = ("math", "choice")
 
-# Boxed-only extraction for responses (sgrpo.md §5, "pitfall for RL rewards").
+# Boxed-only extraction for responses (docs/sgrpo.md §5, "pitfall for RL rewards").
 _BOXED_ONLY = [LatexExtractionConfig(try_extract_without_anchor=False, boxed_match_priority=0)]
 _MATH_GOLD = [LatexExtractionConfig(), ExprExtractionConfig()]
 _CHOICE_GOLD = [StringExtractionConfig()]

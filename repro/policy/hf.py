@@ -7,10 +7,9 @@ must match :func:`repro.policy.logprobs.response_logprobs` on the same ids.
 
 from __future__ import annotations
 
-import contextlib
 import inspect
 from pathlib import Path
-from typing import Iterator, Sequence
+from typing import Sequence
 
 import torch
 
@@ -19,23 +18,10 @@ from repro.errors import ReproError
 from repro.policy.base import Generation, request_seeds
 from repro.policy.logprobs import left_pad, position_ids_for, response_logprobs, tempered, token_logprobs
 from repro.policy.tiny import resolve_model_path
+from repro.policy.transformers_logging import quiet_progress
 
 # Stop tokens besides the tokenizer's EOS: ChatML's turn end and the pretraining document end.
 EXTRA_STOP_TOKENS = ("<|im_end|>", "<|endoftext|>")
-
-
-@contextlib.contextmanager
-def quiet_progress() -> Iterator[None]:
-    """Silence transformers' per-shard progress bars while loading or saving a model."""
-    from transformers.utils import logging as hf_logging
-
-    was_enabled = hf_logging.is_progress_bar_enabled()
-    hf_logging.disable_progress_bar()
-    try:
-        yield
-    finally:
-        if was_enabled:
-            hf_logging.enable_progress_bar()
 
 
 def resolve_device(device: str) -> torch.device:
@@ -171,7 +157,9 @@ class HFPolicy:
         self.end_of_think_id = single_token_id(tokenizer, "</think>")
 
     @classmethod
-    def from_config(cls, model_cfg: ModelConfig) -> "HFPolicy":
+    def from_config(cls, model_cfg: ModelConfig, **engine_kwargs) -> "HFPolicy":
+        if engine_kwargs:  # a vLLM engine setting reached the wrong backend
+            raise ReproError(f"the hf backend takes no engine settings, got {sorted(engine_kwargs)}")
         model_cfg.validate()
         torch.set_num_threads(model_cfg.num_threads)
         model_dir = resolve_model_path(model_cfg.path)
@@ -232,6 +220,9 @@ class HFPolicy:
             logprobs, _ = response_logprobs(self.model, chunk_prompts, chunk_responses, temperature, self.pad_id)
             scores += [logprobs[i, :len(r)].tolist() for i, r in enumerate(chunk_responses)]
         return scores
+
+    def sleep(self) -> None:
+        """Nothing to free: the sampler is a torch module in the trainer's own memory."""
 
     def load_weights(self, state_dict: dict[str, torch.Tensor]) -> None:
         """Take the trainer's updated weights (full, unsharded; cast to this model's dtype)."""

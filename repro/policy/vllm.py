@@ -41,7 +41,7 @@ over the kept tokens (vllm#42259), so train at top-p = 1 and top-k = 0 when the 
 feed the PPO ratio. Scoring uses prompt log-probs, which vLLM computes at T = 1 only. In fp32 on
 CPU, sampled log-probs agree with the HF scorer to 1e-4 (tests/test_policy_vllm.py).
 
-Training with vLLM (``repro train model.backend=vllm``, peers.md §4.2 "SPMD colocate"): every
+Training with vLLM (``repro train model.backend=vllm``, docs/peers.md §4.2 "SPMD colocate"): every
 training process builds its own engine (tensor parallel 1; under torchrun with vLLM's
 ``external_launcher`` executor, one seed per rank). The trainer keeps its own HF copy of the
 weights (FSDP2-sharded under torchrun), puts the engine to sleep for the update, then
@@ -122,7 +122,7 @@ def hidden_modules(names: Sequence[str]):
 def training_engine_kwargs(world_size: int, rank: int, gpu_memory_utilization: float = 0.6) -> dict:
     """``vllm.LLM`` keyword arguments for an engine that lives inside training process ``rank``
     (a pure mapping): torchrun's processes as vLLM's workers, and a seed per rank so ranks do not
-    draw the same responses (gigpo.md §3: utilisation 0.6; the CPU build ignores it)."""
+    draw the same responses (docs/gigpo.md §3: utilisation 0.6; the CPU build ignores it)."""
     kwargs = {"tensor_parallel_size": 1, "seed": rank, "gpu_memory_utilization": gpu_memory_utilization}
     if world_size > 1:
         kwargs["distributed_executor_backend"] = "external_launcher"

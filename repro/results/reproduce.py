@@ -297,7 +297,7 @@ def regenerate(console: Any, runs: list[PlannedRun], results_dir: Path, tables_d
     from repro.io import atomic_write_text
     from repro.results.compare import build_comparison, load_run
     from repro.results.plots import write_plots
-    from repro.results.tables import PAPER_TABLES, render_markdown
+    from repro.results.tables import PAPER_TABLES, load_paper_table, render_markdown
 
     evaluated = {r.model_from for r in runs}  # training runs whose exported model a later run evaluates
     written = []
@@ -319,6 +319,9 @@ def regenerate(console: Any, runs: list[PlannedRun], results_dir: Path, tables_d
         planned = {r.name for r in mine}  # a suite's record names are <run>/<benchmark>
         merged = {name: run for name, run in recorded.items()
                   if name in planned or str(Path(name).parent) in planned} | reported
+        if table in PAPER_TABLES:  # a row shared with a table of fewer envs (gigpo-groups: ALFWorld only) leaves the rest out
+            envs = load_paper_table(table).envs
+            merged = {name: run for name, run in merged.items() if run.env in envs}
         if not merged:
             continue
         comparison = build_comparison(list(merged.values()), table if table in PAPER_TABLES else "none", command)

@@ -1,4 +1,4 @@
-"""The RL training loop for multi-turn agents (GiGPO, GRPO, RLOO; gigpo.md §1, §3).
+"""The RL training loop for multi-turn agents (GiGPO, GRPO, RLOO; docs/gigpo.md §1, §3).
 
 An iteration: sample ``tasks_per_iteration`` training tasks → roll out ``group_size``
 trajectories per task with the shared loop (:mod:`repro.rollout`) → advantages from the
@@ -10,7 +10,7 @@ Reproducibility: every random choice of iteration ``i`` draws from a seed derive
 resumed from the checkpoint of iteration ``k`` repeats iterations ``k+1…`` bit for bit (CPU).
 Metrics lines written after the checkpoint are dropped on resume, so none is duplicated.
 
-Scale-out (peers.md §4, :mod:`repro.trainer.distributed`): under ``torchrun`` each rank rolls out
+Scale-out (docs/peers.md §4, :mod:`repro.trainer.distributed`): under ``torchrun`` each rank rolls out
 its share of whole task groups, so the estimator never needs another rank's rows; the model is
 sharded with FSDP2, rank 0 writes every file, and a run is reproducible at a fixed world size.
 World size 1 is the plain single-process trainer.
