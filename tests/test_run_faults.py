@@ -120,3 +120,28 @@ def test_an_eval_whose_samples_do_not_fit_is_one_line_and_leaves_no_temp_file(tm
     out = subprocess.run(cmd + ["--fresh"], capture_output=True, text=True, cwd=ROOT)  # the cause gone: it runs
     assert out.returncode == 0, out.stderr[-2000:]
     assert (run / "results.json").is_file()
+
+
+@pytest.mark.slow
+def test_training_resumes_past_a_damaged_pointer_and_checkpoint_or_stops_in_one_line(tmp_path):
+    run = tmp_path / "run"
+    train = ["train", "-c", str(MAZE), f"results_dir={tmp_path}", "run_name=run", *FAST, "save_every=1"]
+    assert repro(*train, "iterations=2").returncode == 0
+    checkpoints = run / "checkpoints"
+    (checkpoints / "latest").write_bytes(b"\xff\xfe\n")
+    tensors = next((checkpoints / "iter_000002").glob("*.distcp"))
+    tensors.write_bytes(tensors.read_bytes()[:-4096] + os.urandom(4096))
+    out = repro(*train, "iterations=3")
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert f"checkpoint pointer {checkpoints / 'latest'} is unreadable (UnicodeDecodeError)" in out.stdout
+    assert f"checkpoint iter_000002 is damaged: {tensors} does not match its manifest (sha256 differs)" in out.stdout
+    assert "resuming from iter_000001, the newest intact checkpoint" in out.stdout
+    from repro.io import read_jsonl
+
+    assert [line["iteration"] for line in read_jsonl(run / "metrics.jsonl")] == [1, 2, 3]
+    for manifest in checkpoints.glob("iter_*/manifest.json"):
+        manifest.unlink()
+    out = repro(*train, "iterations=4")
+    assert out.returncode == 2
+    (line,) = out.stderr.strip().splitlines()
+    assert line.startswith(f"error: no intact checkpoint in {checkpoints} (") and line.endswith("pass --fresh to start over")

@@ -8,6 +8,7 @@ import textwrap
 from pathlib import Path
 from typing import Any, Optional
 
+from repro.errors import ReproError
 from repro.paths import REPO_ROOT
 
 BENCHMARKS = REPO_ROOT / "benchmarks"
@@ -36,11 +37,13 @@ def _rows(rows: list[tuple[str, str]]) -> list[str]:
 
 
 def _resume_point(run_dir: Path) -> Optional[int]:
-    from repro.trainer.checkpoint import latest_checkpoint
+    from repro.trainer.checkpoint import checkpoint_iteration, latest_checkpoint
 
-    checkpoint = latest_checkpoint(run_dir / "checkpoints")
-    digits = "".join(ch for ch in checkpoint.name if ch.isdigit()) if checkpoint else ""
-    return int(digits) if digits else None
+    try:
+        checkpoint = latest_checkpoint(run_dir / "checkpoints")
+    except ReproError:  # a damaged pointer: training says so, and which checkpoint it resumes instead
+        return None
+    return checkpoint_iteration(checkpoint) if checkpoint else None
 
 
 def cpu_config_for(cfg: Any) -> Optional[Path]:

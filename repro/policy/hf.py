@@ -126,7 +126,7 @@ def _inverse_cdf_draw(probs: torch.Tensor, uniforms: torch.Tensor) -> torch.Tens
     """One token per row from ``probs`` at its uniform: several times faster than
     torch.multinomial on a small model's step."""
     cdf = probs.cumsum(-1)
-    u = uniforms.to(cdf.device).unsqueeze(-1) * cdf[:, -1:]
+    u = uniforms.unsqueeze(-1) * cdf[:, -1:]
     return torch.searchsorted(cdf, u, right=True).squeeze(-1).clamp(max=cdf.shape[-1] - 1)
 
 
@@ -237,7 +237,7 @@ class HFPolicy:
     ) -> list[Generation]:
         batch = len(prompts)
         ids, attention = left_pad(prompts, self.pad_id)
-        ids, attention = ids.to(self.device), attention.to(self.device)
+        ids, attention, uniforms = ids.to(self.device), attention.to(self.device), uniforms.to(self.device)
         positions = position_ids_for(attention)
         stop_ids = set(self.stop_ids)
         # A stop string ending in the newest token lies within its last len(bytes) + 1 tokens.
