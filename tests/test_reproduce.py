@@ -38,7 +38,20 @@ def test_plan_covers_the_claimed_rows():
     assert "gigpo-table1/7b/grpo.yaml" in without
     paper_runs, _ = plan("paper")
     assert any(r.model == "Qwen2.5-7B-Instruct" and r.row == "gigpo-nostd" for r in paper_runs)
-    assert not any(r.name.startswith("shared/") for r in paper_runs)
+    # the only paper-scale warm starts: the S-GRPO models S-GRPO Fig. 3 evaluates at every budget
+    assert {r.name for r in paper_runs if r.name.startswith("shared/")} == {
+        "shared/sgrpo-qwen3-8b", "shared/sgrpo-deepseek-r1-distill-qwen-7b"}
+    paper_names = {r.name for r in paper_runs}
+    for size in ("1.5b", "7b"):  # ReAct and Reflexion, both model sizes
+        for row in ("react", "reflexion"):
+            assert f"gigpo-table1/qwen2.5-{size}-instruct/{row}-alfworld-seed2" in paper_names
+    assert {r.row for r in paper_runs if r.tables == ("gigpo-table5",)} == {
+        f"omega-{w}" for w in ("0.0", "0.2", "0.4", "0.6", "0.8", "1.0", "1.2", "1.4")}
+    assert by_name["gigpo-table1/qwen2.5-1.5b-instruct/gigpo-nostd-alfworld-seed0"].tables == (
+        "gigpo-table1", "gigpo-fig4", "gigpo-groups")
+    fig3 = {r.name: r for r in paper_runs if r.tables == ("sgrpo-fig3",)}
+    assert len(fig3) == 2 * 2 * 5 * 2  # models x methods x budgets x (GSM8K, AIME 2024)
+    assert fig3["sgrpo-fig3/qwen3-8b/sgrpo-32k-aime2024-seed0"].model_from == "shared/sgrpo-qwen3-8b"
     only, _ = plan("cpu", only="learning-maze/grpo.yaml")
     assert [r.name for r in only] == ["shared/maze-sft"] + [f"learning-maze/tiny-format-sft/grpo-maze-seed{s}"
                                                             for s in (0, 1, 2)]
@@ -302,7 +315,8 @@ def test_the_new_rows_run_at_cpu_scale_into_their_tables(tmp_path):
     samples = read_jsonl(results_dir / "gigpo-table1/qwen2.5-1.5b-instruct/reflexion-webshop-seed0/samples.jsonl")
     assert [t["trial"] for t in samples[0]["trace"] if t["turn"] == "reflection"] == [0, 1]  # 3 trials, none won
     sweep = (tables_dir / "gigpo-table5-maze-cpu.md").read_text()
-    assert all(f"| {label} | tiny-format-sft |" in sweep for label in ("ω = 0.0 (A^E only)", "ω = 0.4", "ω = 1.4"))
+    sft = str(results_dir / "shared/maze-sft/model")
+    assert all(f"| {label} | {sft} | " in sweep for label in ("ω = 0.0 (A^E only)", "ω = 0.4", "ω = 1.4"))
     ablation = (tables_dir / "gigpo-fig4-maze-cpu.md").read_text()
     assert all(f"| {label} |" in ablation for label in ("ω = 1.0 (A^E + A^S)", "w/o A^E (A^S only)"))
     step_only = yaml.safe_load((results_dir / "gigpo-fig4-maze/tiny-format-sft/step-only-maze-seed0/config.yaml").read_text())
