@@ -16,8 +16,8 @@ from repro.config import ModelConfig, SamplingConfig  # noqa: E402
 from repro.envs.alfworld import AlfworldEnv  # noqa: E402
 from repro.envs.webshop import WebShopConfig, WebShopEnv  # noqa: E402
 from repro.errors import ReproError  # noqa: E402
-from repro.eval.prompting import (ModelReplier, PromptingConfig, ScriptedReplier, parse_turn,  # noqa: E402
-                                  reflection_text, run_prompted)
+from repro.eval.prompting import (ModelReplier, PromptingConfig, ReplyRequest, ScriptedReplier,  # noqa: E402
+                                  parse_turn, reflection_text, run_prompted, shorter_prompts)
 from repro.results.compare import infer_row  # noqa: E402
 from repro.rollout import EnvPool, RolloutConfig  # noqa: E402
 
@@ -53,6 +53,21 @@ def test_a_thought_beyond_the_budget_is_an_invalid_action():
 def test_reflection_memory_keeps_the_text_outside_thoughts():
     assert reflection_text("<think>hm</think>  I looped.\nNext: open the fridge. ") == "I looped. Next: open the fridge."
     assert reflection_text("<think>only a thought</think>") == "<think>only a thought</think>"
+
+
+def test_a_prompt_too_long_for_the_model_falls_back_to_less_history(tiny_model_dir):
+    from repro.policy import load_policy
+
+    assert shorter_prompts(lambda n: "x" * n, 4) == ("xxxx", "xx", "x", "")
+    assert shorter_prompts(lambda n: str(n), 0) == ("0",)
+    policy = load_policy(ModelConfig(path=str(tiny_model_dir)))
+    long, short = "look around " * 200, "look around"
+    fits = len(policy.chat_prompt([{"role": "user", "content": short}])) + 5
+    replier = ModelReplier(policy, SamplingConfig(max_new_tokens=4, seed=0), max_prompt_tokens=fits)
+    (reply,) = replier.reply([ReplyRequest(0, "turn", (long, short), ["look"], True)], 0)
+    assert isinstance(reply, str)
+    with pytest.raises(ReproError, match="exceeds env.max_prompt_tokens=.* even without history"):
+        replier.reply([ReplyRequest(0, "turn", (long, long), ["look"], True)], 0)
 
 
 def test_config_errors_and_row_names():
@@ -131,7 +146,7 @@ def walkthrough_replier(seen_ids, task):
                 self.trial, self.at = self.trial + 1, 0
                 return ["<think>why</think>I wandered. Next time follow the plan."]
             if self.trial == 0:
-                return random_replier.reply([r.__class__(r.traj, r.kind, r.prompt, r.admissible_actions, False)], 0)
+                return random_replier.reply([r.__class__(r.traj, r.kind, r.prompts, r.admissible_actions, False)], 0)
             self.at += 1
             return [f"<action>{walk[self.at - 1]}</action>"]
 

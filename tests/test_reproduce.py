@@ -326,3 +326,27 @@ def test_the_new_rows_run_at_cpu_scale_into_their_tables(tmp_path):
     for tokens in (16, 32, 64):
         (row,) = [line for line in fig3.splitlines() if line.startswith(f"| Vanilla, {tokens}-token budget (tiny model) |")]
         assert "| 0.0 (n=1) |" in row  # a random model never answers correctly
+
+
+def test_repro_validate_checks_a_row_file_at_each_of_its_scales(tmp_path):
+    import subprocess
+    import sys
+
+    from repro.results.reproduce import ROWS_DIR, validate_row_file
+
+    # every row's configs are checked by test_every_planned_run_has_a_valid_config; here the per-file entry point
+    assert validate_row_file(ROWS_DIR / "sgrpo-fig3/qwen3-8b/sgrpo-2k.yaml") == {"paper": 3}  # 2 evals + the shared S-GRPO model
+    assert validate_row_file(ROWS_DIR / "gigpo-table1/1.5b/reflexion.yaml") == {"paper": 6, "cpu": 6}
+    _write_rows(tmp_path, {"t/bad.yaml": """
+        table: gigpo-table5
+        row: omega-0.2
+        model: Qwen2.5-1.5B-Instruct
+        seeds: [0]
+        scales: {paper: {runs: [{command: train, config: benchmarks/gigpo/webshop_gigpo_nostd.yaml, overrides: [advantage.omga=0.2]}]}}
+        """})
+    out = subprocess.run([sys.executable, "-m", "repro", "validate", str(tmp_path / "t/bad.yaml")],
+                         capture_output=True, text=True, timeout=120)
+    assert out.returncode == 2 and "did you mean 'advantage.omega'" in out.stderr and "Traceback" not in out.stderr
+    out = subprocess.run([sys.executable, "-m", "repro", "validate", str(ROWS_DIR / "gigpo-fig4-maze/step-only.yaml")],
+                         capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0 and "is a valid table row file (cpu: 2 runs)" in out.stderr
