@@ -125,11 +125,13 @@ def test_react_on_alfworld_interleaves_one_thought_per_action(seen_ids):
     mine = [r for r in replier.requests if r.traj == 0]
     assert [r.may_think for r in mine] == [True, False] * 3
     thought = ScriptedReplier.THOUGHT.removeprefix("<think>").removesuffix("</think>")
-    assert "step 1." in mine[0].prompt and "Your thought at this step" not in mine[0].prompt
-    assert f"Your thought at this step: {thought}" in mine[1].prompt
+    assert "step 1." in mine[0].prompts[0] and "Your thought at this step" not in mine[0].prompts[0]
+    assert f"Your thought at this step: {thought}" in mine[1].prompts[0]
     first_action = episodes[0].trace[1]["action"]
-    assert f"[Thought: '{thought}']\n[Action 1: '{first_action}']" in mine[2].prompt and "step 2." in mine[2].prompt
-    assert "Reflection" not in mine[2].prompt
+    assert f"[Thought: '{thought}']\n[Action 1: '{first_action}']" in mine[2].prompts[0] and "step 2." in mine[2].prompts[0]
+    assert "Reflection" not in mine[2].prompts[0]
+    # for a model whose context cannot hold it: the same turn with 1 step of history, then none
+    assert len(mine[2].prompts) == 3 and "[Action 1:" in mine[2].prompts[1] and "[Action 1:" not in mine[2].prompts[2]
 
 
 def walkthrough_replier(seen_ids, task):
@@ -163,10 +165,10 @@ def test_reflexion_on_alfworld_reflects_after_a_failure_and_stops_at_a_win(seen_
     assert [t["turn"] for t in episode.trace].count("reflection") == 1
     assert episode.episode_return == 10.0 and episode.steps == 2 * steps
     reflection = [r for r in replier.requests if r.kind == "reflection"]
-    assert len(reflection) == 1 and "task not completed" in reflection[0].prompt
-    assert f"[Action {steps}: '{episode.trace[steps - 1]['action']}']" in reflection[0].prompt
+    assert len(reflection) == 1 and "task not completed" in reflection[0].prompts[0]
+    assert f"[Action {steps}: '{episode.trace[steps - 1]['action']}']" in reflection[0].prompts[0]
     later = [r for r in replier.requests if r.kind == "turn"][steps:]
-    assert later and all("[Reflection 1: 'I wandered. Next time follow the plan.']" in r.prompt for r in later)
+    assert later and all("[Reflection 1: 'I wandered. Next time follow the plan.']" in r.prompts[0] for r in later)
 
 
 def test_reflexion_on_webshop_uses_its_trial_budget():
@@ -179,8 +181,8 @@ def test_reflexion_on_webshop_uses_its_trial_budget():
         assert [t["turn"] for t in e.trace] == (["thought", "action"] * 2 + ["reflection"]) * 2 + ["thought", "action"] * 2
         assert_react_structure(e, max_thoughts=1, trials=3)
     last = [r for r in replier.requests if r.traj == 0 and r.kind == "turn"][-1]
-    assert "WebShop e-commerce" in last.prompt and "[Reflection 2:" in last.prompt and "[Reflection 3:" not in last.prompt
-    assert "'search[<your query>]'," in replier.requests[0].prompt  # WebShop's own action list format
+    assert "WebShop e-commerce" in last.prompts[0] and "[Reflection 2:" in last.prompts[0] and "[Reflection 3:" not in last.prompts[0]
+    assert "'search[<your query>]'," in replier.requests[0].prompts[0]  # WebShop's own action list format
 
 
 @pytest.mark.parametrize("env_cls, cfg, task", [(AlfworldEnv, AlfworldEnv.Config(max_steps=2), None),

@@ -188,10 +188,6 @@ class ReplyRequest:
     admissible_actions: list[str]
     may_think: bool
 
-    @property
-    def prompt(self) -> str:
-        return self.prompts[0]
-
 
 class ModelReplier:
     """Replies sampled from a policy (:mod:`repro.policy.base`), one batched call per round."""
