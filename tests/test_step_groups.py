@@ -1,4 +1,4 @@
-"""GiGPO §5.5's step-group shares as table metrics (repro.results.step_groups) and the gigpo-groups table."""
+"""GiGPO paper §5.5's step-group shares as table metrics (repro.results.step_groups) and the gigpo-groups table."""
 
 from __future__ import annotations
 

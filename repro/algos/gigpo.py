@@ -1,4 +1,4 @@
-"""GiGPO: Group-in-Group Policy Optimization (Feng et al. 2025; gigpo.md §4).
+"""GiGPO: Group-in-Group Policy Optimization (Feng et al. 2025; docs/gigpo.md §4).
 
 Two levels of group-relative credit on step rows:
 
@@ -15,12 +15,12 @@ these named options:
 * ``episode_stats="rows"``: Eq. 3's mean/std are taken over the group's *step rows* (a trajectory
   counts once per step), not over its N trajectories; ``"trajectories"`` is Eq. 3 literally.
 * ``invalid_penalty``: λ is subtracted once from an invalid row's outcome score and step return
-  (gigpo.md §2.5); the paper's equations have no penalty.
+  (docs/gigpo.md §2.5); the paper's equations have no penalty.
 * singleton rules: a group whose sample has one value gets μ = 0, σ = 1 at the episode level (its
   row keeps its raw score); a step group of one row gets A^S = 0.
 * std is the unbiased (n - 1) one, and the std mode divides by (σ + 1e-6).
 * ``anchor_match="similarity"`` (used for search-QA): rows are clustered greedily by difflib ratio
-  instead of exact equality (gigpo.md §4.2 step 4).
+  instead of exact equality (docs/gigpo.md §4.2 step 4).
 
 Every field of the result is float64 (the reference computes step returns in float32).
 """
@@ -51,7 +51,7 @@ class GiGPOConfig:
     mode: str = "mean_norm"  # mean_norm (F_norm = 1) | mean_std_norm (F_norm = std); one switch for both levels
     gamma: float = 0.95  # γ of the discounted step return (Eq. 5)
     omega: float = 1.0  # ω, weight of the step advantage (Eq. 8; the reference's step_advantage_w)
-    invalid_penalty: float = 0.1  # λ per invalid row (gigpo.md §2.5); not in the paper's equations
+    invalid_penalty: float = 0.1  # λ per invalid row (docs/gigpo.md §2.5); not in the paper's equations
     episode_stats: str = "rows"  # rows (reference code, paper-era runs) | trajectories (Eq. 3 literally)
     anchor_match: str = "exact"  # exact (Eq. 6) | similarity (greedy difflib clusters, text anchors only)
     similarity_threshold: float = 0.95  # difflib ratio to join a cluster; must lie in (0, 1)
@@ -117,7 +117,7 @@ def exact_anchor_groups(rows: StepRows) -> np.ndarray:
 
 
 def similarity_clusters(texts: Sequence[str], threshold: float) -> np.ndarray:
-    """Greedy clusters of one group's anchors (gigpo.md §4.2 step 4): in order, each text joins
+    """Greedy clusters of one group's anchors (docs/gigpo.md §4.2 step 4): in order, each text joins
     the first cluster whose representative (its first member) ``rep`` has
     ``SequenceMatcher(None, text, rep).ratio() >= threshold``, else opens a new cluster.
 
@@ -218,7 +218,7 @@ def combine_advantages(episode_adv: np.ndarray, step_adv: np.ndarray, omega: flo
 
 
 def gigpo_advantages(rows: StepRows, cfg: GiGPOConfig | None = None) -> GiGPOAdvantages:
-    """GiGPO advantages of every step row (gigpo.md §4.2, steps 1-6)."""
+    """GiGPO advantages of every step row (docs/gigpo.md §4.2, steps 1-6)."""
     cfg = cfg or GiGPOConfig()
     by_std = cfg.mode == "mean_std_norm"
     penalty = cfg.invalid_penalty * ~rows.valid

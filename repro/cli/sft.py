@@ -7,6 +7,10 @@ from typing import Annotated, Optional
 
 import typer
 
+from repro.cli.plan import sft_plan
+from repro.progress import print_plan
+from repro.results.schema import read_results
+
 HELP = """Warm-start a policy on expert demonstrations rendered with exactly the training prompts.
 
 The env's scripted expert (ALFWorld walkthroughs, the WebShop oracle, the maze's shortest path) plays
@@ -27,9 +31,6 @@ def sft_command(
     fresh: Annotated[bool, typer.Option("--fresh", help="Collect the demonstrations again instead of reusing demos.json.")] = False,
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Print the plan (demonstrations, training, model, where results go) and exit.")] = False,
 ) -> None:
-    from repro.cli.plan import sft_plan
-    from repro.progress import print_plan
-    from repro.results.schema import read_results
     from repro.trainer.sft import build_sft_config, run_sft
 
     extra = [f"run_name={run_name}"] if run_name else []

@@ -18,6 +18,7 @@ from repro.console import make_console
 from repro.envs import ENVS
 from repro.errors import ReproError
 from repro.eval.config import EvalConfig
+from repro.policy import load_policy
 from repro.progress import Counter
 from repro.results.run_dir import RunDir, default_run_name
 from repro.results.schema import Results, model_info, with_stderr
@@ -98,8 +99,6 @@ def run_agent_eval(cfg: EvalConfig) -> Path:
             # the run's seed selects the sampling stream, as in math evals: seeds of one config differ
             sampling = dataclasses.replace(cfg.sampling, seed=derive_seed(cfg.seed, cfg.sampling.seed))
             if cfg.policy == "model":
-                from repro.policy import load_policy
-
                 policy = load_policy(cfg.model)
             if prompted:
                 from repro.eval.prompting import ModelReplier, ScriptedReplier, run_prompted

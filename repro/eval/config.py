@@ -19,9 +19,20 @@ from typing import Any, Optional
 from repro.config import ModelConfig, SamplingConfig, load_config, peek_value
 from repro.envs import ENVS
 from repro.errors import ReproError
-from repro.eval.exit_curve import ExitCurveConfig
 from repro.eval.prompting import PromptingConfig
 from repro.rollout.config import RolloutConfig
+
+
+@dataclass
+class ExitCurveConfig:
+    fractions: list[float] = field(default_factory=lambda: [round(0.1 * k, 1) for k in range(1, 11)])
+    answer_max_tokens: int = 1024  # cap on each forced exit's answer (S-GRPO's training default)
+
+    def validate(self, prefix: str = "exit_curve") -> None:
+        if not self.fractions or any(not 0 < f <= 1 for f in self.fractions) or self.fractions != sorted(self.fractions):
+            raise ReproError(f"{prefix}.fractions must be increasing numbers in (0, 1], got {self.fractions}")
+        if self.answer_max_tokens < 1:
+            raise ReproError(f"{prefix}.answer_max_tokens must be >= 1, got {self.answer_max_tokens}")
 
 
 @dataclass
@@ -50,7 +61,7 @@ class EvalConfig:
             raise ReproError(f"samples must be >= 1, got {self.samples}")
 
 
-# S-GRPO's evaluation sampling (sgrpo.md §2.10: T and top-p are our assumption, recorded in every run)
+# S-GRPO's evaluation sampling (docs/sgrpo.md §2.10: T and top-p are our assumption, recorded in every run)
 PAPER_MATH_SAMPLING = {"temperature": 0.6, "top_p": 0.95, "max_new_tokens": 32768}
 TINY_MAX_NEW_TOKENS = 256
 

@@ -1,4 +1,4 @@
-"""ReAct and Reflexion: the prompting baselines of GiGPO Table 1 (gigpo.md §6.1), for ``repro eval``
+"""ReAct and Reflexion: the prompting baselines of GiGPO Table 1 (docs/gigpo.md §6.1), for ``repro eval``
 on the agent envs (``prompting.style=react|reflexion``; ``plain`` is the paper's own prompt, the
 "Qwen2.5 (prompting)" row, run by :func:`repro.rollout.collect_groups`).
 
@@ -11,7 +11,7 @@ on the agent envs (``prompting.style=react|reflexion``; ``plain`` is the paper's
   kept in a memory of the ``memory`` most recent reflections and shown in every prompt of the next
   trial; at most ``trials`` trials. An episode's success and score are its last trial's.
 
-What the GiGPO paper leaves unspecified (no code was released for these rows, gigpo.md §5) and we
+What the GiGPO paper leaves unspecified (no code was released for these rows, docs/gigpo.md §5) and we
 chose: zero-shot prompts (ReAct and Reflexion used two task-specific exemplars, which the paper
 does not list), ``max_thoughts`` = 1 thought before each action, so thoughts take no env step and
 ``env.max_steps`` bounds the actions exactly as for the plain prompt, 3 trials and a memory of 3
@@ -23,7 +23,6 @@ Replies come from the model or, for tests and pipeline checks, from :class:`Scri
 
 from __future__ import annotations
 
-import dataclasses
 import random
 import re
 from dataclasses import dataclass, field
@@ -31,7 +30,7 @@ from pathlib import Path
 from typing import Any, Callable, Optional
 
 from repro.errors import ReproError
-from repro.rollout.loop import round_seed
+from repro.rollout.loop import reply_seed
 from repro.rollout.pool import EnvPool, Result
 from repro.rollout.prompt import contains_cjk, project_action
 from repro.rollout.scripted import finish_record
@@ -85,7 +84,7 @@ class Turn:
 def parse_turn(reply: str, fallback_chars: int, may_think: bool) -> Turn:
     """A ReAct reply -> its turn. ``<action>`` tags make an action (valid without CJK characters);
     else a ``<think>`` block is a thought while ``may_think``; anything else is executed as an
-    invalid action, projected as the plain prompt projects a reply without tags (gigpo.md §2.4)."""
+    invalid action, projected as the plain prompt projects a reply without tags (docs/gigpo.md §2.4)."""
     lower = reply.lower()
     if "<action>" in lower and "</action>" in lower:
         action, _ = project_action(reply, fallback_chars)
@@ -171,7 +170,7 @@ def render_reflection_prompt(env_cfg: Any, tr: _Traj, turns: int) -> str:
 def shorter_prompts(render: Callable[[int], str], longest: int) -> tuple[str, ...]:
     """``render(n)`` for n = longest, longest/2, …, 0: the same prompt with ever less history, for a
     model whose context cannot hold the full one (WebShop pages are long; the plain WebShop prompt
-    drops its history the same way, gigpo.md §2.3)."""
+    drops its history the same way, docs/gigpo.md §2.3)."""
     counts = []
     n = longest
     while n > 0:
@@ -206,8 +205,10 @@ class ModelReplier:
                 raise ReproError(f"{r.kind} prompt of {len(ids)} tokens (trajectory {r.traj}) exceeds "
                                  f"env.max_prompt_tokens={self.max_prompt_tokens} even without history; raise it")
             prompts.append(ids)
-        call = dataclasses.replace(self.sampling, seed=round_seed(self.sampling.seed, round_index, 0, 1))
-        return [g.text for g in self.policy.sample(prompts, call)]
+        # one seed per (trajectory, round), as the rollout loop seeds its replies: a trajectory's draws
+        # do not depend on which others are still running
+        seeds = [reply_seed(self.sampling.seed, r.traj, round_index) for r in requests]
+        return [g.text for g in self.policy.sample(prompts, self.sampling, seeds)]
 
 
 class ScriptedReplier:

@@ -1,4 +1,4 @@
-"""Run directories -> paper-table cells (peers.md §2 row 1: every number says how it was made).
+"""Run directories -> paper-table cells (docs/peers.md §2 row 1: every number says how it was made).
 
 Reads the results.json (:mod:`repro.results.schema`) of any mix of eval and training runs (a
 training run reports its last validation, as the papers do), matches each run to a paper row (``claim.json`` written
@@ -192,7 +192,7 @@ def load_run(path: str | Path) -> Run:
     if is_train:
         steps = int(results.details.get("validation_iteration") or 0)
         lines = _training_lines(path)
-        metrics |= share_metrics(lines, int(config.get("iterations") or 0))  # §5.5's step-group shares
+        metrics |= share_metrics(lines, int(config.get("iterations") or 0))  # the paper's §5.5 step-group shares
         wall = sum(line.get("timing", {}).get(k, 0.0) for line in lines for k in TRAIN_WALL_KEYS) or results.provenance.elapsed_s
         model = _display_path(results.model.path or "?")
     else:
@@ -373,7 +373,7 @@ def build_comparison(runs: list[Run], table_name: str, command: str = "", paper_
                         ours[column.id] = next((v for c in mine if c.runs[0].env == column.env
                                                 for v in [c.value(column)] if v is not None), None)
                 for column in table.columns:
-                    if column.overall_of:  # plain mean of the benchmarks (sgrpo.md §3.3), only when all ran
+                    if column.overall_of:  # plain mean of the benchmarks (docs/sgrpo.md §3.3), only when all ran
                         parts = [ours.get(i) for i in column.overall_of]
                         ours[column.id] = (Value(statistics.fmean(p.mean for p in parts))
                                            if all(p is not None for p in parts) else None)

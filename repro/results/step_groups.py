@@ -1,4 +1,4 @@
-"""GiGPO's step-group sizes over training (paper §5.5, gigpo.md §6.3) as table metrics: the share of
+"""GiGPO's step-group sizes over training (paper §5.5, docs/gigpo.md §6.3) as table metrics: the share of
 step groups in each size bucket at the paper's iterations 10, 75 and 140 of 150, read from a
 training run's metrics.jsonl (``step_group_size_counts``) at the iteration at the same fraction of
 its own training, so a shorter run is compared at the same stage."""
@@ -9,14 +9,14 @@ from typing import Any
 
 import numpy as np
 
-# the §5.5 buckets of step-group size (gigpo.md §6.3): 1, 2-5, 6-9 (around N = 8), 10-49, >= 50
+# the paper's §5.5 buckets of step-group size (docs/gigpo.md §6.3): 1, 2-5, 6-9 (around N = 8), 10-49, >= 50
 SIZE_BUCKETS = ((1, 1, "1"), (2, 5, "2-5"), (6, 9, "6-9"), (10, 49, "10-49"), (50, None, "≥50"))
-PAPER_ITERATIONS = 150  # GiGPO's training length (gigpo.md §5)
-PAPER_SNAPSHOTS = (10, 75, 140)  # the iterations §5.5 describes
+PAPER_ITERATIONS = 150  # GiGPO's training length (docs/gigpo.md §5)
+PAPER_SNAPSHOTS = (10, 75, 140)  # the iterations the paper's §5.5 describes
 
 
 def bucket_fractions(counts: dict[str, int]) -> np.ndarray:
-    """Fraction of step groups in each §5.5 size bucket."""
+    """Fraction of step groups in each size bucket of the paper's §5.5."""
     totals = np.zeros(len(SIZE_BUCKETS))
     for size, count in counts.items():
         s = int(size)

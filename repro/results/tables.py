@@ -48,7 +48,7 @@ class Column:
     env: Optional[str] = None  # None for a derived "overall" column
     metric: Optional[str] = None
     scale: float = 1.0  # our metric x scale = the paper's unit (fractions -> %)
-    overall_of: tuple[str, ...] = ()  # plain mean of these columns (sgrpo.md §3.3)
+    overall_of: tuple[str, ...] = ()  # plain mean of these columns (docs/sgrpo.md §3.3)
 
     @property
     def digits(self) -> int:

@@ -1,4 +1,4 @@
-"""Reply -> action projection and format validity (gigpo.md §2.4)."""
+"""Reply -> action projection and format validity (docs/gigpo.md §2.4)."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ _CJK = re.compile("[\u4e00-\u9fff]")
 
 
 def contains_cjk(text: str) -> bool:
-    """A CJK character makes a reply invalid (gigpo.md §2.4: the reference's language check)."""
+    """A CJK character makes a reply invalid (docs/gigpo.md §2.4: the reference's language check)."""
     return _CJK.search(text) is not None
 
 
