@@ -102,7 +102,7 @@ def test_the_checker_finds_what_a_backend_lacks():
         def __init__(self):
             self.tokenizer = None
 
-        def sample(self, prompts, sampling, extra):
+        def sample(self, prompts, sampling, seeds=None, *, extra):
             return []
 
         def chat_prompt(self, messages):
