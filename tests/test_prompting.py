@@ -16,8 +16,8 @@ from repro.config import ModelConfig, SamplingConfig  # noqa: E402
 from repro.envs.alfworld import AlfworldEnv  # noqa: E402
 from repro.envs.webshop import WebShopConfig, WebShopEnv  # noqa: E402
 from repro.errors import ReproError  # noqa: E402
-from repro.eval.prompting import (ModelReplier, PromptingConfig, ScriptedReplier, parse_turn,  # noqa: E402
-                                  reflection_text, run_prompted)
+from repro.eval.prompting import (ModelReplier, PromptingConfig, ReplyRequest, ScriptedReplier,  # noqa: E402
+                                  parse_turn, reflection_text, run_prompted, shorter_prompts)
 from repro.results.compare import infer_row  # noqa: E402
 from repro.rollout import EnvPool, RolloutConfig  # noqa: E402
 
@@ -53,6 +53,21 @@ def test_a_thought_beyond_the_budget_is_an_invalid_action():
 def test_reflection_memory_keeps_the_text_outside_thoughts():
     assert reflection_text("<think>hm</think>  I looped.\nNext: open the fridge. ") == "I looped. Next: open the fridge."
     assert reflection_text("<think>only a thought</think>") == "<think>only a thought</think>"
+
+
+def test_a_prompt_too_long_for_the_model_falls_back_to_less_history(tiny_model_dir):
+    from repro.policy import load_policy
+
+    assert shorter_prompts(lambda n: "x" * n, 4) == ("xxxx", "xx", "x", "")
+    assert shorter_prompts(lambda n: str(n), 0) == ("0",)
+    policy = load_policy(ModelConfig(path=str(tiny_model_dir)))
+    long, short = "look around " * 200, "look around"
+    fits = len(policy.chat_prompt([{"role": "user", "content": short}])) + 5
+    replier = ModelReplier(policy, SamplingConfig(max_new_tokens=4, seed=0), max_prompt_tokens=fits)
+    (reply,) = replier.reply([ReplyRequest(0, "turn", (long, short), ["look"], True)], 0)
+    assert isinstance(reply, str)
+    with pytest.raises(ReproError, match="exceeds env.max_prompt_tokens=.* even without history"):
+        replier.reply([ReplyRequest(0, "turn", (long, long), ["look"], True)], 0)
 
 
 def test_config_errors_and_row_names():
@@ -110,11 +125,13 @@ def test_react_on_alfworld_interleaves_one_thought_per_action(seen_ids):
     mine = [r for r in replier.requests if r.traj == 0]
     assert [r.may_think for r in mine] == [True, False] * 3
     thought = ScriptedReplier.THOUGHT.removeprefix("<think>").removesuffix("</think>")
-    assert "step 1." in mine[0].prompt and "Your thought at this step" not in mine[0].prompt
-    assert f"Your thought at this step: {thought}" in mine[1].prompt
+    assert "step 1." in mine[0].prompts[0] and "Your thought at this step" not in mine[0].prompts[0]
+    assert f"Your thought at this step: {thought}" in mine[1].prompts[0]
     first_action = episodes[0].trace[1]["action"]
-    assert f"[Thought: '{thought}']\n[Action 1: '{first_action}']" in mine[2].prompt and "step 2." in mine[2].prompt
-    assert "Reflection" not in mine[2].prompt
+    assert f"[Thought: '{thought}']\n[Action 1: '{first_action}']" in mine[2].prompts[0] and "step 2." in mine[2].prompts[0]
+    assert "Reflection" not in mine[2].prompts[0]
+    # for a model whose context cannot hold it: the same turn with 1 step of history, then none
+    assert len(mine[2].prompts) == 3 and "[Action 1:" in mine[2].prompts[1] and "[Action 1:" not in mine[2].prompts[2]
 
 
 def walkthrough_replier(seen_ids, task):
@@ -131,7 +148,7 @@ def walkthrough_replier(seen_ids, task):
                 self.trial, self.at = self.trial + 1, 0
                 return ["<think>why</think>I wandered. Next time follow the plan."]
             if self.trial == 0:
-                return random_replier.reply([r.__class__(r.traj, r.kind, r.prompt, r.admissible_actions, False)], 0)
+                return random_replier.reply([r.__class__(r.traj, r.kind, r.prompts, r.admissible_actions, False)], 0)
             self.at += 1
             return [f"<action>{walk[self.at - 1]}</action>"]
 
@@ -148,10 +165,10 @@ def test_reflexion_on_alfworld_reflects_after_a_failure_and_stops_at_a_win(seen_
     assert [t["turn"] for t in episode.trace].count("reflection") == 1
     assert episode.episode_return == 10.0 and episode.steps == 2 * steps
     reflection = [r for r in replier.requests if r.kind == "reflection"]
-    assert len(reflection) == 1 and "task not completed" in reflection[0].prompt
-    assert f"[Action {steps}: '{episode.trace[steps - 1]['action']}']" in reflection[0].prompt
+    assert len(reflection) == 1 and "task not completed" in reflection[0].prompts[0]
+    assert f"[Action {steps}: '{episode.trace[steps - 1]['action']}']" in reflection[0].prompts[0]
     later = [r for r in replier.requests if r.kind == "turn"][steps:]
-    assert later and all("[Reflection 1: 'I wandered. Next time follow the plan.']" in r.prompt for r in later)
+    assert later and all("[Reflection 1: 'I wandered. Next time follow the plan.']" in r.prompts[0] for r in later)
 
 
 def test_reflexion_on_webshop_uses_its_trial_budget():
@@ -164,8 +181,8 @@ def test_reflexion_on_webshop_uses_its_trial_budget():
         assert [t["turn"] for t in e.trace] == (["thought", "action"] * 2 + ["reflection"]) * 2 + ["thought", "action"] * 2
         assert_react_structure(e, max_thoughts=1, trials=3)
     last = [r for r in replier.requests if r.traj == 0 and r.kind == "turn"][-1]
-    assert "WebShop e-commerce" in last.prompt and "[Reflection 2:" in last.prompt and "[Reflection 3:" not in last.prompt
-    assert "'search[<your query>]'," in replier.requests[0].prompt  # WebShop's own action list format
+    assert "WebShop e-commerce" in last.prompts[0] and "[Reflection 2:" in last.prompts[0] and "[Reflection 3:" not in last.prompts[0]
+    assert "'search[<your query>]'," in replier.requests[0].prompts[0]  # WebShop's own action list format
 
 
 @pytest.mark.parametrize("env_cls, cfg, task", [(AlfworldEnv, AlfworldEnv.Config(max_steps=2), None),

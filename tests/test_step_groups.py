@@ -46,3 +46,34 @@ def test_new_paper_tables_load(name, rows):
         assert (omega_08.cells["webshop_score"].mean, omega_08.cells["webshop_succ"].mean) == (84.9, 68.3)
     else:  # plots only: no numbers printed
         assert all(v is None for rs in table.blocks.values() for r in rs for v in r.cells.values())
+
+
+@pytest.mark.slow
+def test_compare_lays_a_real_gigpo_run_out_as_the_groups_table(tmp_path):
+    """A 2-iteration GiGPO run of the tiny model on real ALFWorld games, then `repro compare --paper
+    gigpo-groups`: its shares at the paper's iterations 10 and 75 (our iteration 1) and 140 (ours 2)."""
+    import subprocess
+    import sys
+
+    from repro.io import read_jsonl
+    from repro.results.compare import build_comparison, load_run
+    from repro.results.step_groups import bucket_fractions
+
+    train = [sys.executable, "-m", "repro", "train", "-c", "benchmarks/gigpo/cpu/alfworld_gigpo_nostd.yaml",
+             "iterations=2", "eval_every=2", "save_every=0", "validation.episodes=2", "env.max_steps=3",
+             "run_name=g", f"results_dir={tmp_path}"]
+    done = subprocess.run(train, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr
+    lines = read_jsonl(tmp_path / "g" / "metrics.jsonl")
+    run = load_run(tmp_path / "g")
+    for paper_iteration, ours in ((10, 1), (75, 1), (140, 2)):
+        expected = bucket_fractions(lines[ours - 1]["step_group_size_counts"])
+        got = [run.metrics[f"group_share_{b}_at{paper_iteration}"] for b in ("1", "2-5", "6-9", "10-49", "ge50")]
+        assert got == pytest.approx(expected.tolist()) and sum(got) == pytest.approx(1.0)
+    row = next(r for r in build_comparison([run], "gigpo-groups").rows if r.our_model)
+    assert row.label == "GiGPO w/o std" and row.ours["g1_at140"].mean == pytest.approx(100 * run.metrics["group_share_1_at140"])
+    out = subprocess.run([sys.executable, "-m", "repro", "compare", str(tmp_path / "g"), "--paper", "gigpo-groups",
+                          "--out", str(tmp_path / "groups.md")], capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr
+    text = (tmp_path / "groups.md").read_text()
+    assert "| 10-49 @10 (ours) | 10-49 @10 (paper) |" in text and "| GiGPO, paper §5.5 (variant not stated) | – |" in text

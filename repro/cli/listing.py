@@ -103,6 +103,17 @@ def validate_command(
     config: Annotated[Path, typer.Argument(help="YAML config file, e.g. benchmarks/....yaml.")],
     overrides: Annotated[Optional[list[str]], typer.Argument(help="Overrides KEY=VALUE.", show_default=False)] = None,
 ) -> None:
+    import yaml
+
+    if config.is_file() and "scales" in (yaml.safe_load(config.read_text()) or {}):  # a table row (benchmarks/tables/)
+        from repro.results.reproduce import validate_row_file
+
+        if overrides:
+            raise ReproError(f"{config} is a table row file; KEY=VALUE overrides apply to configs only")
+        planned = validate_row_file(config)
+        typer.echo(f"ok: {config} is a valid table row file (" + ", ".join(f"{s}: {n} runs" for s, n in planned.items()) + ")",
+                   err=True)
+        return
     command = peek_value("command", config, [], default="eval")
     if command == "eval":
         from repro.eval.config import build_eval_config

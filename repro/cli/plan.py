@@ -121,6 +121,12 @@ def eval_plan(cfg: Any, run_dir: Path, kind: str, exit_curve: bool = False) -> l
         rows += [("sampling", _sampling(cfg.sampling)), ("model", _model(cfg.model))]
     else:
         rows += [("policy", f"{cfg.policy} (scripted)")]
+    style = cfg.prompting
+    if kind == "agent" and style.style == "react":
+        rows += [("prompting", f"ReAct: a thought or an action per reply, ≤ {style.max_thoughts} thought(s) per step")]
+    elif kind == "agent" and style.style == "reflexion":
+        rows += [("prompting", f"Reflexion: ≤ {style.trials} ReAct trials per task, a reflection after each failed "
+                               f"one, the last {style.memory} kept")]
     rows += [("results", f"{run_dir}/")]
     return [f"plan: repro eval {cfg.env.name}" + (" --exit-curve" if exit_curve else ""), *_rows(rows)]
 

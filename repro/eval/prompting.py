@@ -139,10 +139,11 @@ def _memory_block(memory: list[str]) -> str:
         reflections="\n".join(f"[Reflection {i}: '{m}']" for i, m in enumerate(memory, 1)))
 
 
-def render_turn_prompt(env_cls: type, env_cfg: Any, cfg: PromptingConfig, tr: _Traj) -> str:
-    """The user message of a ReAct turn: role line, task, reflections, recent steps, this step."""
+def render_turn_prompt(env_cls: type, env_cfg: Any, cfg: PromptingConfig, tr: _Traj, history_steps: int) -> str:
+    """The user message of a ReAct turn: role line, task, reflections, the last ``history_steps``
+    steps, this step."""
     done = tr.steps[:-1]
-    shown = done[-env_cfg.history_length:] if env_cfg.history_length > 0 else []
+    shown = done[-history_steps:] if history_steps > 0 else []
     history = ""
     if shown:
         history = prompt_text("react_history").format(
@@ -155,9 +156,9 @@ def render_turn_prompt(env_cls: type, env_cfg: Any, cfg: PromptingConfig, tr: _T
         actions=env_cls.format_actions(tr.info["admissible_actions"]), max_thoughts=cfg.max_thoughts)
 
 
-def render_reflection_prompt(env_cfg: Any, cfg: PromptingConfig, tr: _Traj) -> str:
-    """The request for a self-reflection on the trial that just failed."""
-    lines = _turn_lines(tr.steps, 1)[-cfg.reflection_turns:]
+def render_reflection_prompt(env_cfg: Any, tr: _Traj, turns: int) -> str:
+    """The request for a self-reflection on the trial that just failed, showing its last ``turns`` turns."""
+    lines = _turn_lines(tr.steps, 1)[-turns:] if turns > 0 else []
     outcome = f"{len(tr.steps)} step(s), task not completed"
     if "task_score" in tr.info:
         outcome += f", score {tr.info['task_score']:.2f} of 1"
@@ -166,11 +167,23 @@ def render_reflection_prompt(env_cfg: Any, cfg: PromptingConfig, tr: _Traj) -> s
         shown=len(lines), turns="\n".join(lines))
 
 
+def shorter_prompts(render: Callable[[int], str], longest: int) -> tuple[str, ...]:
+    """``render(n)`` for n = longest, longest/2, …, 0: the same prompt with ever less history, for a
+    model whose context cannot hold the full one (WebShop pages are long; the plain WebShop prompt
+    drops its history the same way, docs/gigpo.md §2.3)."""
+    counts = []
+    n = longest
+    while n > 0:
+        counts.append(n)
+        n //= 2
+    return tuple(render(n) for n in counts + [0])
+
+
 @dataclass(frozen=True)
 class ReplyRequest:
     traj: int
     kind: str  # turn | reflection
-    prompt: str
+    prompts: tuple[str, ...]  # the prompt, then shorter versions of it (less history) to fall back on
     admissible_actions: list[str]
     may_think: bool
 
@@ -184,11 +197,13 @@ class ModelReplier:
     def reply(self, requests: list[ReplyRequest], round_index: int) -> list[str]:
         prompts = []
         for r in requests:
-            ids = self.policy.chat_prompt([{"role": "user", "content": r.prompt}])
-            if len(ids) > self.max_prompt_tokens:
+            for text in r.prompts:  # the longest that fits
+                ids = self.policy.chat_prompt([{"role": "user", "content": text}])
+                if len(ids) <= self.max_prompt_tokens:
+                    break
+            else:
                 raise ReproError(f"{r.kind} prompt of {len(ids)} tokens (trajectory {r.traj}) exceeds "
-                                 f"env.max_prompt_tokens={self.max_prompt_tokens}; raise it or lower "
-                                 "env.history_length / prompting.reflection_turns")
+                                 f"env.max_prompt_tokens={self.max_prompt_tokens} even without history; raise it")
             prompts.append(ids)
         # one seed per (trajectory, round), as the rollout loop seeds its replies: a trajectory's draws
         # do not depend on which others are still running
@@ -295,11 +310,13 @@ def run_prompted(pool: EnvPool, replier: Any, tasks: list[Any], group_size: int,
         requests = []
         for tr in ready:
             if tr.reflecting:
-                requests.append(ReplyRequest(tr.record.traj, "reflection", render_reflection_prompt(env_cfg, cfg, tr),
-                                             tr.info["admissible_actions"], False))
+                texts = shorter_prompts(lambda n, tr=tr: render_reflection_prompt(env_cfg, tr, n), cfg.reflection_turns)
+                requests.append(ReplyRequest(tr.record.traj, "reflection", texts, tr.info["admissible_actions"], False))
             else:
-                requests.append(ReplyRequest(tr.record.traj, "turn", render_turn_prompt(env_cls, env_cfg, cfg, tr),
-                                             tr.info["admissible_actions"], tr.thoughts_in_a_row < cfg.max_thoughts))
+                texts = shorter_prompts(lambda n, tr=tr: render_turn_prompt(env_cls, env_cfg, cfg, tr, n),
+                                        env_cfg.history_length)
+                requests.append(ReplyRequest(tr.record.traj, "turn", texts, tr.info["admissible_actions"],
+                                             tr.thoughts_in_a_row < cfg.max_thoughts))
         for tr, request, reply in zip(ready, requests, replier.reply(requests, round_index)):
             base = {"trial": tr.trial, "observation": tr.obs, "reply": reply}
             if request.kind == "reflection":

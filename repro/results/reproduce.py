@@ -184,6 +184,27 @@ def check_configs(runs: list[PlannedRun], results_dir: Path) -> None:
             raise ReproError(f"{run.name}: {e}") from None
 
 
+def validate_row_file(path: Path) -> dict[str, int]:
+    """Check every run of one row file at every scale it has, as ``--dry-run`` does (its warm starts
+    from the ``_shared.yaml`` beside it or above it); returns scale -> runs planned."""
+    import tempfile
+
+    path = path.resolve()
+    rows_dir = next((d for d in (ROWS_DIR, *path.parents) if path.is_relative_to(d) and (d / SHARED_FILE).is_file()),
+                    path.parent)
+    scales = (yaml.safe_load(path.read_text()) or {}).get("scales") or {}
+    unknown = sorted(set(scales) - set(SCALES))
+    if unknown:
+        raise ReproError(f"{path.name}: unknown scale '{unknown[0]}'; choose from {', '.join(SCALES)}")
+    planned = {}
+    with tempfile.TemporaryDirectory() as results_dir:
+        for scale in scales:
+            runs = plan(scale, rows_dir, only=str(path.relative_to(rows_dir)))[0]
+            check_configs(runs, Path(results_dir))
+            planned[scale] = len(runs)
+    return planned
+
+
 def is_done(run: PlannedRun, results_dir: Path) -> bool:
     """The run finished, and with the results schema this repro reads (an older one is redone)."""
     import json
