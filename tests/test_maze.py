@@ -64,6 +64,22 @@ def test_expert_wins_with_the_shortest_path_and_random_mostly_does_not():
     assert wins["expert"] >= 98 and wins["random"] < 40
 
 
+def test_wander_arrives_almost_always_but_by_detours():
+    """The efficiency study's demonstrator: run as a scripted policy by the real episode loop."""
+    from repro.rollout.scripted import run_scripted_episode
+
+    cfg = MazeConfig(size=3, max_steps=10, min_distance=2, extra_openings=4)
+    env = MazeEnv(cfg)
+    records = [run_scripted_episode(env, "wander", task, seed, {}, 0, seed)
+               for seed, task in enumerate(env.task_ids("train")[:200])]
+    wins = [r for r in records if r.success]
+    assert 0.85 <= len(wins) / len(records) < 1.0  # ~95% (WANDER_EPSILON's simulation)
+    shortest = sum(len(shortest_path(*build_maze(int(r.task), cfg))) for r in wins)
+    assert sum(r.steps for r in wins) >= 1.3 * shortest
+    assert [r.trace for r in records[:5]] == [run_scripted_episode(env, "wander", r.task, seed, {}, 0, seed).trace
+                                              for seed, r in enumerate(records[:5])]  # seeded per episode
+
+
 def test_registered_as_agent_env():
     assert ENVS.entry("maze").meta["kind"] == "agent" and ENVS.get("maze") is MazeEnv
 

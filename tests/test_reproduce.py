@@ -34,7 +34,12 @@ def test_plan_covers_the_claimed_rows():
     assert runs[0].name == "shared/maze-sft" and runs[0].seed is None
     assert by_name["learning-maze/tiny-format-sft/grpo-maze-seed2"].model_from == "shared/maze-sft"
     assert all(r.estimate_s for r in runs)
-    assert sum(r.estimate_s for r in runs) < 45 * 60  # the acceptance is < 60 min on this machine kind
+    # the acceptance is < 60 min on this machine kind for the paper tables' and the learning study's rows,
+    # and <= 90 min for the mechanism studies' (issue 15), each with the shared warm starts they need
+    studies = {"gigpo-efficiency"}
+    in_study = {r.name for r in runs if set(r.tables) & studies} | {"shared/wander-sft"}
+    assert sum(r.estimate_s for r in runs if r.name not in in_study) < 45 * 60
+    assert sum(r.estimate_s for r in runs if r.name in in_study) <= 90 * 60
     assert "gigpo-table1/7b/grpo.yaml" in without
     paper_runs, _ = plan("paper")
     assert any(r.model == "Qwen2.5-7B-Instruct" and r.row == "gigpo-nostd" for r in paper_runs)

@@ -57,6 +57,7 @@ HEADLINE_METRICS = (
     Headline("score", "score", "WebShop score (0-100)", 1.0, 100.0),
     Headline("accuracy", "accuracy (%)", "accuracy (pass@1)", 100.0, 1.0),
     Headline("mean_tokens", "mean tokens", "mean generated tokens", 1.0, None),
+    Headline("mean_steps", "mean steps", "mean steps per episode", 1.0, None),
 )
 
 

@@ -32,10 +32,12 @@ import yaml
 
 from repro.errors import ReproError
 from repro.paths import REPO_ROOT
+from repro.results.studies import STUDIES_FILE
 
 ROWS_DIR = REPO_ROOT / "benchmarks" / "tables"
 SHARED_FILE = "_shared.yaml"  # warm starts the rows name in model_from (not a row)
 NOTES_FILE = "_notes.yaml"  # what each table's numbers are, per scale (not a row)
+NOT_ROWS = (SHARED_FILE, NOTES_FILE, STUDIES_FILE)
 SHARED_DIR = "shared"
 SCALES = ("cpu", "paper")
 # evals are redone whole (--fresh replaces what an interrupted one left); training resumes from its checkpoint
@@ -139,7 +141,7 @@ def plan(scale: str, rows_dir: Path = ROWS_DIR, only: Optional[str] = None) -> t
         raise ReproError(f"unknown scale '{scale}'; choose from {', '.join(SCALES)}")
     shared = _shared_runs(scale, rows_dir)
     runs, without, used = [], [], set()
-    paths = sorted(p for p in rows_dir.rglob("*.yaml") if p.name not in (SHARED_FILE, NOTES_FILE))
+    paths = sorted(p for p in rows_dir.rglob("*.yaml") if p.name not in NOT_ROWS)
     if only:
         paths = [p for p in paths if fnmatch.fnmatch(str(p.relative_to(rows_dir)), only)]
         if not paths:
@@ -318,9 +320,11 @@ def regenerate(console: Any, runs: list[PlannedRun], results_dir: Path, tables_d
     from repro.io import atomic_write_text
     from repro.results.compare import build_comparison, load_run
     from repro.results.plots import write_plots
+    from repro.results.studies import load_studies, study_markdown
     from repro.results.tables import PAPER_TABLES, load_paper_table, render_markdown
 
     evaluated = {r.model_from for r in runs}  # training runs whose exported model a later run evaluates
+    studies = load_studies(ROWS_DIR)
     written = []
     for table in dict.fromkeys(t for r in runs for t in r.tables):
         if tables is not None and table not in tables:
@@ -347,7 +351,10 @@ def regenerate(console: Any, runs: list[PlannedRun], results_dir: Path, tables_d
             continue
         comparison = build_comparison(list(merged.values()), table if table in PAPER_TABLES else "none", command)
         comparison.note = (table_notes(scale) if notes is None else notes).get(table, "")
-        atomic_write_text(target, render_markdown(comparison))
+        text = render_markdown(comparison)
+        if table in studies:
+            text += "\n" + study_markdown(studies[table], list(merged.values()), {r.row_id: r.label for r in comparison.rows})
+        atomic_write_text(target, text)
         write_record(record_path, merged)
         written.append(target)
         prefix = f"{table}-{scale}-"

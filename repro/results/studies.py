@@ -1,0 +1,124 @@
+"""The statistics section of a mechanism study's table (issue 15): per row, mean and 95 % Student-t
+confidence interval over seeds of each reported metric; per prediction fixed before the runs
+(``benchmarks/tables/_studies.yaml``), Welch's t-test of the difference between two rows.
+
+A prediction reads "``a`` has a lower (``direction: less``) or higher (``greater``) mean ``metric``
+than ``b``"; it held when Welch's one-sided p is below ``alpha``. The interval shown is the
+two-sided 95 % Welch interval of mean(a) - mean(b).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Optional
+
+import yaml
+
+from repro.errors import ReproError
+from repro.results.stats import mean_ci, welch_test
+
+STUDIES_FILE = "_studies.yaml"  # beside the row files: per table, its metrics and predictions (not a row)
+DIRECTIONS = ("less", "greater")
+METRIC_UNITS = {"success_rate": ("success (%)", 100.0), "mean_steps": ("mean steps", 1.0),
+                "accuracy": ("accuracy (%)", 100.0), "mean_tokens": ("mean tokens", 1.0)}
+
+
+@dataclass(frozen=True)
+class Prediction:
+    id: str
+    claim: str
+    metric: str
+    a: str  # row id
+    b: str  # row id
+    direction: str  # less | greater: the predicted sign of mean(a) - mean(b)
+    alpha: float = 0.05
+
+
+@dataclass(frozen=True)
+class Study:
+    table: str
+    metrics: tuple[str, ...]
+    predictions: tuple[Prediction, ...]
+
+
+def _check_metric(metric: str, where: str) -> None:
+    if metric not in METRIC_UNITS:
+        raise ReproError(f"{where}: metric '{metric}' is not one of {', '.join(METRIC_UNITS)}")
+
+
+def load_studies(rows_dir: Path) -> dict[str, Study]:
+    path = rows_dir / STUDIES_FILE
+    if not path.is_file():
+        return {}
+    out = {}
+    for table, spec in (yaml.safe_load(path.read_text()) or {}).items():
+        metrics = tuple(spec.get("metrics", ()))
+        for m in metrics:
+            _check_metric(m, f"{path.name}: {table}")
+        predictions = []
+        for p in spec.get("predictions", ()):
+            where = f"{path.name}: {table} prediction {p.get('id', '?')}"
+            try:
+                prediction = Prediction(**p)
+            except TypeError as e:
+                raise ReproError(f"{where}: {e}") from None
+            _check_metric(prediction.metric, where)
+            if prediction.direction not in DIRECTIONS:
+                raise ReproError(f"{where}: direction must be one of {', '.join(DIRECTIONS)}")
+            predictions.append(prediction)
+        out[table] = Study(table, metrics, tuple(predictions))
+    return out
+
+
+def row_values(runs: list[Any], metric: str) -> dict[str, list[float]]:
+    """Row id -> the metric of each of its runs (seeds), in the table's unit."""
+    scale = METRIC_UNITS[metric][1]
+    out: dict[str, list[float]] = {}
+    for run in sorted(runs, key=lambda r: r.seed):
+        if metric in run.metrics:
+            out.setdefault(run.row, []).append(run.metrics[metric] * scale)
+    return out
+
+
+def _ci_text(values: list[float]) -> str:
+    ci = mean_ci(values)
+    return f"{ci.estimate:.2f} [{ci.low:.2f}, {ci.high:.2f}] (n={ci.n})" if ci.n > 1 else f"{ci.estimate:.2f} (n=1)"
+
+
+def prediction_cells(p: Prediction, values: dict[str, list[float]]) -> list[str]:
+    a, b = values.get(p.a, []), values.get(p.b, [])
+    head = [p.id, p.claim]
+    try:
+        w = welch_test(a, b)
+    except ValueError as e:
+        return head + ["–", "–", "–", f"not testable ({e})"]
+    p_one = w.p_greater if p.direction == "greater" else 1.0 - w.p_greater
+    d = w.difference
+    held = "held" if p_one < p.alpha else "not held"
+    return head + [f"{d.estimate:+.2f} [{d.low:+.2f}, {d.high:+.2f}]", f"{w.t:+.2f} ({w.df:.1f})",
+                   f"{p_one:.3g}", f"{held} (α = {p.alpha})"]
+
+
+def study_markdown(study: Study, runs: list[Any], labels: Optional[dict[str, str]] = None) -> str:
+    """The table's statistics section: per-row 95 % CIs, then one line per prediction."""
+    labels = labels or {}
+    per_metric = {m: row_values(runs, m) for m in study.metrics}
+    rows = list(dict.fromkeys(r.row for r in runs))
+    header = ["method"] + [f"{METRIC_UNITS[m][0]}: mean [95% CI]" for m in study.metrics]
+    lines = ["## Statistics", "",
+             "Mean over seeds with its 95 % Student-t confidence interval; each prediction was fixed before the "
+             "runs and is tested with Welch's t-test (one-sided p in the predicted direction; the interval is "
+             "the two-sided 95 % Welch interval of the difference).", "",
+             "| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    for row in rows:
+        cells = [labels.get(row, row)] + [_ci_text(per_metric[m][row]) if row in per_metric[m] else "–"
+                                          for m in study.metrics]
+        lines.append("| " + " | ".join(cells) + " |")
+    if study.predictions:
+        header = ["id", "prediction", "a − b: mean [95% CI]", "Welch t (df)", "one-sided p", "result"]
+        lines += ["", "| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+        for p in study.predictions:
+            cells = prediction_cells(p, per_metric.get(p.metric) or row_values(runs, p.metric))
+            lines.append("| " + " | ".join(c.replace("|", "\\|") for c in cells) + " |")
+    return "\n".join(lines) + "\n"

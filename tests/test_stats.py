@@ -1,0 +1,94 @@
+"""repro.results.stats against values computed by hand (closed forms and printed t tables)."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import pytest
+
+from repro.results.stats import (mean_ci, regularized_beta, student_t_cdf, student_t_quantile, welch_test)
+
+
+def test_regularized_beta_closed_forms():
+    # I_x(1, 1) = x; I_x(2, 1) = x²; I_x(1, 2) = 1 - (1 - x)²
+    assert regularized_beta(1, 1, 0.3) == pytest.approx(0.3, abs=1e-12)
+    assert regularized_beta(2, 1, 0.3) == pytest.approx(0.09, abs=1e-12)
+    assert regularized_beta(1, 2, 0.3) == pytest.approx(1 - 0.49, abs=1e-12)
+    assert regularized_beta(2.5, 3.5, 0.0) == 0.0 and regularized_beta(2.5, 3.5, 1.0) == 1.0
+
+
+@pytest.mark.parametrize("t", [-3.0, -0.5, 0.0, 0.7, 2.0, 12.706])
+def test_t_cdf_matches_the_closed_forms_of_one_and_two_degrees(t):
+    assert student_t_cdf(t, 1) == pytest.approx(0.5 + math.atan(t) / math.pi, abs=1e-12)  # Cauchy
+    assert student_t_cdf(t, 2) == pytest.approx(0.5 + t / (2 * math.sqrt(2 + t * t)), abs=1e-12)
+
+
+@pytest.mark.parametrize("df, q", [(1, 12.7062), (2, 4.3027), (4, 2.7764), (8, 2.3060), (30, 2.0423)])
+def test_t_quantile_matches_the_printed_table(df, q):
+    assert student_t_quantile(0.975, df) == pytest.approx(q, abs=1e-4)
+    assert student_t_quantile(0.025, df) == pytest.approx(-q, abs=1e-4)
+
+
+def test_mean_ci_by_hand():
+    # values 1..5: mean 3, s = sqrt(2.5), se = sqrt(0.5); half width = 2.7764 * 0.70711 = 1.9632
+    ci = mean_ci([1, 2, 3, 4, 5])
+    assert ci.estimate == 3
+    assert ci.half_width == pytest.approx(2.776445 * math.sqrt(0.5), abs=1e-5)
+    assert mean_ci([4.0]).half_width == 0
+
+
+def test_welch_by_hand():
+    # a = 1..5 (mean 3, s² = 2.5), b = 2, 4, 6, 8, 10 (mean 6, s² = 10): v_a = 0.5, v_b = 2,
+    # t = -3 / sqrt(2.5) = -1.8974, df = 2.5² / (0.25/4 + 4/4) = 5.8824
+    w = welch_test([1, 2, 3, 4, 5], [2, 4, 6, 8, 10])
+    assert w.t == pytest.approx(-3 / math.sqrt(2.5), abs=1e-12)
+    assert w.df == pytest.approx(6.25 / 1.0625, abs=1e-12)
+    assert w.difference.estimate == -3
+    assert w.p_two_sided == pytest.approx(2 * student_t_cdf(w.t, w.df), abs=1e-12)
+    assert 0.10 < w.p_two_sided < 0.11  # t = 1.897 on ~5.9 df: between the 0.10 (1.943) and 0.20 columns
+    assert w.p_greater == pytest.approx(1 - student_t_cdf(w.t, w.df), abs=1e-12)
+    # the interval excludes 0 exactly when the two-sided p is below 0.05
+    assert (w.difference.low > 0 or w.difference.high < 0) == (w.p_two_sided < 0.05)
+
+
+def test_welch_refuses_what_it_cannot_test():
+    with pytest.raises(ValueError):
+        welch_test([1.0], [2.0, 3.0])
+    with pytest.raises(ValueError):
+        welch_test([1.0, 1.0], [2.0, 2.0])
+
+
+def _run(row: str, seed: int, steps: float):
+    from repro.results.compare import Run
+
+    return Run(Path(f"/runs/{row}-{seed}"), "train", "maze", row, "m", None, seed, {"mean_steps": steps}, 30, 64, 1.0,
+               "abc", "h", "cpu")
+
+
+def test_study_section_tests_each_prediction_in_its_direction(tmp_path):
+    from repro.results.studies import load_studies, study_markdown
+
+    (tmp_path / "_studies.yaml").write_text(
+        "t:\n  metrics: [mean_steps]\n  predictions:\n"
+        "    - {id: P1, claim: fewer, metric: mean_steps, a: short, b: long, direction: less}\n"
+        "    - {id: P2, claim: more, metric: mean_steps, a: short, b: long, direction: greater}\n")
+    study = load_studies(tmp_path)["t"]
+    # short = 1..5, long = 5..9: difference -4, v_a = v_b = 0.5, so t = -4 on df = 1 / (2 · 0.25 / 4) = 8,
+    # one-sided p = P(T_8 < -4) = 0.00197 (t tables: t_{0.995, 8} = 3.355, t_{0.9995, 8} = 5.041)
+    runs = [_run("short", s, v) for s, v in enumerate([1, 2, 3, 4, 5])] + [_run("long", s, v + 4.0) for s, v in enumerate([1, 2, 3, 4, 5])]
+    lines = study_markdown(study, runs).splitlines()
+    p1 = next(line for line in lines if line.startswith("| P1"))
+    p2 = next(line for line in lines if line.startswith("| P2"))
+    assert "-4.00 [" in p1 and "-4.00 (8.0)" in p1 and "0.00197" in p1 and "| held" in p1
+    assert "| 0.998 |" in p2 and "not held" in p2
+    assert any("3.00 [1.04, 4.96] (n=5)" in line for line in lines)  # 3 ± 2.7764 · sqrt(0.5)
+
+
+def test_study_file_errors_are_one_line(tmp_path):
+    from repro.errors import ReproError
+    from repro.results.studies import load_studies
+
+    (tmp_path / "_studies.yaml").write_text("t:\n  predictions:\n    - {id: P, claim: c, metric: steps, a: x, b: y, direction: less}\n")
+    with pytest.raises(ReproError, match="metric 'steps' is not one of"):
+        load_studies(tmp_path)
