@@ -211,7 +211,7 @@ class WanderPolicy:
     """Through a door toward the exit's compass direction (the hint), but each step a uniformly random
     admissible move with probability WANDER_EPSILON: it almost always arrives, by detours - a start
     where every trajectory of a group tends to succeed, so only GiGPO's step-level returns tell short
-    successes from long ones (gigpo.md §7). It reads only the observation, as the model does, so SFT
+    successes from long ones (docs/gigpo.md §7). It reads only the observation, as the model does, so SFT
     can imitate it (the shortest path needs the maze's layout, which the prompt does not show)."""
 
     def __init__(self, env: MazeEnv, seed: int):
