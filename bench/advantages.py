@@ -1,4 +1,4 @@
-"""Time the GiGPO estimator on synthetic batches shaped like the paper's (gigpo.md §4.3, issue 4).
+"""Time the GiGPO estimator on synthetic batches shaped like the paper's (docs/gigpo.md §4.3, issue 4).
 
 Each batch has 16 groups x 8 trajectories (n / 128 steps each); every group is one ALFWorld-like
 room, and its 8 trajectories wander it with a random policy, so observations repeat across

@@ -70,13 +70,14 @@ def step_choice(batches: list[int], repeats: int, calls: int = 50) -> None:
             for _ in range(max(repeats, 5)):
                 for name in ("two", "one"):
                     generator = torch.Generator().manual_seed(1)
+                    uniforms = [torch.rand(batch, generator=generator) for _ in range(calls)]
                     start = time.perf_counter()
-                    for _ in range(calls):
+                    for u in uniforms:
                         if name == "two":
-                            tokens = choose_tokens(logits, sampling, generator)
+                            tokens = choose_tokens(logits, sampling, u)
                             token_logprobs(logits, tokens, sampling.temperature)
                         else:
-                            tokens, _ = sample_step(logits, sampling, generator)
+                            tokens, _ = sample_step(logits, sampling, u)
                     seconds[name].append((time.perf_counter() - start) / calls * 1e3)
                     drawn[name] = tokens
             two, one = statistics.median(seconds["two"]), statistics.median(seconds["one"])

@@ -80,8 +80,8 @@ def build_model_dir(shape: dict, out: Path, device: str) -> Path:
     import torch
     import transformers
 
-    from repro.policy.hf import quiet_progress
     from repro.policy.tiny import RECIPE, train_tokenizer
+    from repro.policy.transformers_logging import quiet_progress
 
     tokenizer = train_tokenizer(maze_texts(), RECIPE)
     config_cls = getattr(transformers, shape["architecture"].replace("ForCausalLM", "Config"))

@@ -1,4 +1,4 @@
-"""Env seconds of one paper-shape ALFWorld iteration (gigpo.md §3: 16 tasks x 8 trajectories,
+"""Env seconds of one paper-shape ALFWorld iteration (docs/gigpo.md §3: 16 tasks x 8 trajectories,
 <= 50 steps) with the scripted random policy, on 1 and 2 env workers, and a projection to one
 16-core node.
 

@@ -1,6 +1,6 @@
 """WebShop search fidelity: our bm25s ranking vs Lucene's own ranking on the shipped index.
 
-Queries (envs.md §3.1): the 415 synthetic instructions and the 246 distinct product queries.
+Queries (docs/envs.md §3.1): the 415 synthetic instructions and the 246 distinct product queries.
 Lucene's ranking comes from the Anserini jar inside the PyPI ``pyserini==0.22.1`` wheel, run with
 Java 17 through pyjnius over ``webshop/indexes_1k`` (exactly what WebShop's pyserini searcher
 does). Prints top-1 agreement and overlap@10 / overlap@50, plus how often the target product of

@@ -1,6 +1,6 @@
 """Serial-group rollout throughput vs. the same number of independent samples (HF backend).
 
-A serial group (sgrpo.md §2.4) delivers m + 1 training responses per query, but only the full
+A serial group (docs/sgrpo.md §2.4) delivers m + 1 training responses per query, but only the full
 response and the m short answers are *decoded*: each exit's thinking prefix is reused from the
 full response and only re-read (one prefill pass). The baseline decodes the same number of
 responses, (m + 1) per query, independently from the prompt, each as long as the serial group's

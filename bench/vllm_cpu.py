@@ -3,7 +3,7 @@
 1. Generation tokens/s at each batch size: the same GSM8K test prompts through the chat template,
    T = 1, seed 0, the backends interleaved, best of ``--repeats`` each (the machine is shared:
    noise only slows runs).
-2. S-GRPO's serial-group rollout (sgrpo.md §2.4: a full response, then m exits that re-read its
+2. S-GRPO's serial-group rollout (docs/sgrpo.md §2.4: a full response, then m exits that re-read its
    prefix) with and without reading vLLM's prefix cache, on one engine (two engines in one process
    share its thread binding and metrics), interleaved, best of ``--repeats``, each run from an
    empty cache: wall time and vLLM's own prefix-cache counters.

@@ -113,3 +113,18 @@ def test_similarity_needs_text_anchor(tmp_path):
     rows = write_jsonl(tmp_path / "rows.jsonl", HAND[:2] + [dict(HAND[2], anchor={"room": 1})])
     done = repro("--algo", "gigpo", "--rows", str(rows), "anchor_match=similarity", "similarity_threshold=0.9")
     assert done.returncode == 2 and "rows.jsonl:3: anchor_match=similarity needs text anchors" in done.stderr
+
+
+def test_non_utf8_rows_and_non_finite_results_are_one_line(tmp_path):
+    rows = tmp_path / "rows.jsonl"
+    rows.write_bytes(json.dumps(HAND[0]).encode() + b"\n" + b'{"group": "g\xff"}\n')
+    done = repro("--algo", "gigpo", "--rows", str(rows))
+    assert done.returncode == 2 and done.stdout == ""
+    assert done.stderr.strip().splitlines() == [f"error: {rows}:2: not UTF-8 text (byte 0xff at column 13)"]
+    huge = [dict(HAND[0], reward=1e308), dict(HAND[3], reward=-1e308)]
+    write_jsonl(rows, huge)
+    dest = tmp_path / "out.jsonl"
+    done = repro("--algo", "grpo", "--rows", str(rows), "norm_by_std=false", "--out", str(dest))
+    assert done.returncode == 2 and not dest.exists()
+    assert done.stderr.strip().splitlines() == [
+        f"error: {rows}:1: advantage is -inf (the rewards overflow float64 in the estimator); scale them down"]

@@ -262,3 +262,38 @@ def test_eval_cli_rejects_bad_input(tmp_path):
         out = subprocess.run([sys.executable, "-m", "repro", "eval", "--env", "alfworld", *args,
                               f"results_dir={tmp_path}"], capture_output=True, text=True, timeout=120)
         assert out.returncode == 2 and msg in out.stderr and "Traceback" not in out.stderr
+
+
+def test_an_archive_that_does_not_match_the_registry_is_not_unpacked(tmp_path):
+    from repro.envs.alfworld import _unpack, registered_sha256
+
+    archive = tmp_path / "json_2.1.1_train.tar.xz"
+    archive.write_bytes(b"not the archive")
+    with pytest.raises(ReproError, match="does not match its registered sha256"):
+        _unpack(archive, "train", tmp_path / "cache" / "train", registered_sha256("alfworld/json_2.1.1_train.tar.xz"))
+    assert not (tmp_path / "cache").exists()
+
+
+def test_a_hostile_archive_is_refused_in_one_line_and_leaves_nothing(tmp_path):
+    """An archive whose sha256 matched (a forged registry, say) is still unpacked with
+    filter="data": a member that climbs out of the target is refused, nothing is left."""
+    import io
+    import tarfile
+
+    from repro.data.checksums import sha256_file
+    from repro.envs.alfworld import _unpack
+
+    archive = tmp_path / "hostile.tar.xz"
+    with tarfile.open(archive, "w:xz") as tar:
+        payload = b"escaped"
+        member = tarfile.TarInfo("../../escaped.txt")
+        member.size = len(payload)
+        tar.addfile(member, io.BytesIO(payload))
+    cache = tmp_path / "cache" / "a" / "b"
+    with pytest.raises(ReproError, match="holds an unsafe member, refused"):
+        _unpack(archive, "train", cache / "train", sha256_file(archive))
+    assert not list(tmp_path.rglob("escaped.txt")) and list(cache.iterdir()) == []
+    truncated = tmp_path / "truncated.tar.xz"
+    truncated.write_bytes(archive.read_bytes()[:40])
+    with pytest.raises(ReproError, match="cannot unpack ALFWorld archive"):
+        _unpack(truncated, "train", cache / "train", sha256_file(truncated))

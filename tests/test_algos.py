@@ -1,4 +1,4 @@
-"""Advantage estimators against hand-computed numbers and the properties of gigpo.md §7 / sgrpo.md §2.5."""
+"""Advantage estimators against hand-computed numbers and the properties of docs/gigpo.md §7 / docs/sgrpo.md §2.5."""
 
 from __future__ import annotations
 
@@ -14,8 +14,9 @@ from repro.algos.gae import GAEConfig, gae_advantages, outcome_token_rewards
 from repro.algos.gigpo import GiGPOConfig, gigpo_advantages
 from repro.algos.grpo import GRPOConfig, grpo_advantages
 from repro.algos.rloo import RLOOConfig, rloo_advantages
-from repro.algos.rows import RowsError, StepRows, broadcast_to_tokens
+from repro.algos.rows import RowsError, StepRows
 from repro.algos.sgrpo import SGRPOConfig, serial_rewards, sgrpo_advantages
+from repro.errors import ReproError
 
 torch.set_num_threads(1)
 
@@ -52,6 +53,19 @@ def test_hand_case_mean_norm():
                                [3.7625, 5.0375, 3.7625, 6.2625, 9.8375, -8.7375, -9.9625, -9.9625])
 
 
+def test_hand_case_ablation_keeps_one_term_of_eq8():
+    # Fig. 4: w/o A^S is A^E alone; w/o A^E is ω·A^S alone (here ω = 0.5: half the step advantages above)
+    episode_only = gigpo_advantages(make_rows(HAND), GiGPOConfig(gamma=0.5, components="episode"))
+    np.testing.assert_allclose(episode_only.advantage,
+                               [3.7625, 3.7625, 3.7625, 3.7625, 3.6625, -6.2375, -6.2375, -6.2375])
+    step_only = gigpo_advantages(make_rows(HAND), GiGPOConfig(gamma=0.5, omega=0.5, components="step"))
+    np.testing.assert_allclose(step_only.advantage, [0, 0.6375, 0, 1.25, 3.0875, -1.25, -1.8625, -1.8625], atol=1e-12)
+    # the other term is still computed and reported, only left out of A
+    np.testing.assert_allclose(step_only.episode_advantage, episode_only.advantage)
+    with pytest.raises(ReproError, match="gigpo.components must be one of both, episode, step, got 'neither'"):
+        GiGPOConfig(components="neither").validate()
+
+
 def test_hand_case_episode_stats_trajectories():
     # Eq. 3 literally: baseline over the 3 trajectory returns {10, 10, 0}, mean 20/3
     out = gigpo_advantages(make_rows(HAND), GiGPOConfig(gamma=0.5, episode_stats="trajectories"))
@@ -61,7 +75,7 @@ def test_hand_case_episode_stats_trajectories():
 
 
 def test_std_mode_penalty_in_tied_cluster():
-    # gigpo.md §4.2 step 5: three tied rows, one penalised: {10, 10, 9.9}, mean 9.9667,
+    # docs/gigpo.md §4.2 step 5: three tied rows, one penalised: {10, 10, 9.9}, mean 9.9667,
     # unbiased std 0.057735 -> -0.0667 / 0.0577 = -1.155 and +0.0333 / 0.0577 = +0.577
     rows = make_rows([("g", f"t{i}", [("X", 10, i != 2)]) for i in range(3)])
     out = gigpo_advantages(rows, GiGPOConfig(mode="mean_std_norm"))
@@ -178,14 +192,6 @@ def test_omega_zero_is_grpo_exactly(mode, anchor_match):
     gigpo = gigpo_advantages(rows, GiGPOConfig(mode=mode, omega=0.0, anchor_match=anchor_match))
     grpo = grpo_advantages(rows, GRPOConfig(norm_by_std=mode == "mean_std_norm"))
     np.testing.assert_array_equal(gigpo.advantage, grpo)
-
-
-def test_broadcast_to_tokens():
-    mask = np.array([[1, 1, 1, 0], [1, 0, 0, 0]])
-    np.testing.assert_array_equal(broadcast_to_tokens([2.5, -1.0], mask), [[2.5, 2.5, 2.5, 0], [-1, 0, 0, 0]])
-    tokens = broadcast_to_tokens(np.array([2.5, -1.0]), torch.tensor(mask))
-    assert tokens.dtype == torch.float32
-    assert tokens.tolist() == [[2.5, 2.5, 2.5, 0.0], [-1.0, 0.0, 0.0, 0.0]]
 
 
 def test_gae_by_hand():

@@ -33,7 +33,7 @@ observation = st.one_of(
 
 
 def greedy_difflib_reference(texts: list[str], threshold: float) -> list[int]:
-    """gigpo.md §4.2 step 4 written plainly: each text joins the first cluster whose first member
+    """docs/gigpo.md §4.2 step 4 written plainly: each text joins the first cluster whose first member
     is similar enough, else opens a new one."""
     representatives: list[str] = []
     labels = []

@@ -87,17 +87,17 @@ def test_paper_cells_match_the_research_notes():
     gigpo = load_paper_table("gigpo-table1")
     small = {r.id: r for r in gigpo.blocks["Qwen2.5-1.5B-Instruct"]}
     large = {r.id: r for r in gigpo.blocks["Qwen2.5-7B-Instruct"]}
-    assert small["gigpo-std"].cells["all"] == parse_paper_cell("86.7±1.7")  # gigpo.md §6.1
+    assert small["gigpo-std"].cells["all"] == parse_paper_cell("86.7±1.7")  # docs/gigpo.md §6.1
     assert small["gigpo-nostd"].cells["webshop_succ"].std == pytest.approx(4.5)
-    assert large["ppo"].cells["pick"].mean == pytest.approx(92.3)  # gigpo.md §6.2
+    assert large["ppo"].cells["pick"].mean == pytest.approx(92.3)  # docs/gigpo.md §6.2
     assert large["prompting"].cells["webshop_score"].std is None
     sgrpo = load_paper_table("sgrpo-table1")
     r1_7b = {r.id: r for r in sgrpo.blocks["DeepSeek-R1-Distill-Qwen-7B"]}
-    assert r1_7b["sgrpo"].cells["aime2024_tok"].mean == 7377  # sgrpo.md §3.1
+    assert r1_7b["sgrpo"].cells["aime2024_tok"].mean == 7377  # docs/sgrpo.md §3.1
     assert r1_7b["concise-sft"].cells["amc2023_acc"] is None  # "–" in the paper
     assert r1_7b["vanilla"].cells["overall_acc"].mean == pytest.approx(70.02)  # printed, not recomputed
     ablation = {r.id: r for r in load_paper_table("sgrpo-table2").blocks["Qwen3-8B"]}
-    assert ablation["shortest-1"].cells["aime2024_acc"].mean == pytest.approx(69.6)  # sgrpo.md §3.2
+    assert ablation["shortest-1"].cells["aime2024_acc"].mean == pytest.approx(69.6)  # docs/sgrpo.md §3.2
     assert ablation["grpo"].cells == {r.id: r for r in sgrpo.blocks["Qwen3-8B"]}["grpo"].cells
 
 
@@ -182,7 +182,7 @@ def test_cli_compare_writes_the_table_and_rejects_bad_input(webshop_runs, tmp_pa
 
 @pytest.mark.slow
 def test_plots_from_real_training_runs(tmp_path, tiny_model_dir):
-    """Two seeds of a 2-iteration GiGPO run on real WebShop pages: curves and the §5.5 figure."""
+    """Two seeds of a 2-iteration GiGPO run on real WebShop pages: curves and the paper's §5.5 figure."""
     from repro.results.plots import bucket_fractions, write_plots
 
     config = Path(__file__).resolve().parent.parent / "benchmarks" / "gigpo" / "cpu" / "webshop_gigpo_std.yaml"

@@ -60,7 +60,7 @@ def test_gpqa_without_the_csv_says_which_file_to_provide(tmp_path):
 
 
 def _write_gpqa_csv(path, n):
-    # A stand-in in the official column layout; the real CSV is not shipped (sgrpo.md §4.2).
+    # A stand-in in the official column layout; the real CSV is not shipped (docs/sgrpo.md §4.2).
     path.parent.mkdir(parents=True, exist_ok=True)
     with open(path, "w", newline="") as f:
         writer = csv.DictWriter(f, fieldnames=["Record ID", *GPQA_COLUMNS])

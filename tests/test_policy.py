@@ -68,16 +68,17 @@ def test_sampled_logprobs_equal_scored_logprobs(policy, prompts, temperature, to
 def test_one_softmax_step_keeps_the_draws_and_the_logprobs(policy, prompts, temperature, top_p):
     """sample_step (one pass over the vocabulary when the draw is unrestricted) against the two
     passes it replaces, on the tiny model's real next-token logits: the same tokens from the same
-    generator, log-probs within 1e-6 of log_softmax's."""
+    uniforms, log-probs within 1e-6 of log_softmax's."""
     ids, attention = left_pad(prompts, policy.pad_id)
     with torch.no_grad():
         logits = policy.model(input_ids=ids, attention_mask=attention, position_ids=position_ids_for(attention),
                               use_cache=False, logits_to_keep=1).logits[:, -1].float()
     sampling = SamplingConfig(temperature=temperature, top_p=top_p)
-    one, two = torch.Generator().manual_seed(7), torch.Generator().manual_seed(7)
+    generator = torch.Generator().manual_seed(7)
     for _ in range(50):
-        tokens, logprobs = sample_step(logits, sampling, one)
-        assert torch.equal(tokens, choose_tokens(logits, sampling, two))
+        uniforms = torch.rand(len(logits), generator=generator)
+        tokens, logprobs = sample_step(logits, sampling, uniforms)
+        assert torch.equal(tokens, choose_tokens(logits, sampling, uniforms))
         assert (logprobs - token_logprobs(logits, tokens, temperature)).abs().max() < 1e-6
         assert (logprobs < 0).all()
 
@@ -175,7 +176,7 @@ def test_top_k_one_is_greedy(policy, prompts):
 def test_draws_follow_the_tempered_distribution():
     probs = torch.tensor([0.5, 0.3, 0.15, 0.05])
     logits = (probs.log() * 0.5).expand(4000, 4)  # at T = 0.5 the draw is from `probs` again
-    drawn = choose_tokens(logits, SamplingConfig(temperature=0.5), torch.Generator().manual_seed(0))
+    drawn = choose_tokens(logits, SamplingConfig(temperature=0.5), torch.rand(4000, generator=torch.Generator().manual_seed(0)))
     frequencies = torch.bincount(drawn, minlength=4).float() / len(drawn)
     assert torch.allclose(frequencies, probs, atol=0.03), frequencies
 
@@ -183,7 +184,7 @@ def test_draws_follow_the_tempered_distribution():
 def test_top_p_keeps_only_the_nucleus():
     logits = torch.log(torch.tensor([[0.5, 0.3, 0.15, 0.05]]))
     generator = torch.Generator().manual_seed(0)
-    drawn = {int(choose_tokens(logits, SamplingConfig(top_p=0.7), generator)) for _ in range(200)}
+    drawn = {int(choose_tokens(logits, SamplingConfig(top_p=0.7), torch.rand(1, generator=generator))) for _ in range(200)}
     assert drawn == {0, 1}
 
 

@@ -19,6 +19,7 @@ import torch
 from repro.config import ModelConfig, SamplingConfig
 from repro.errors import ReproError
 from repro.policy import load_policy
+from repro.policy.base import request_seeds
 from repro.policy.vllm import build_settings, sampling_params_kwargs, sum_prefix_cache_counters
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -52,7 +53,10 @@ def test_sampling_config_maps_to_vllm_sampling_params():
 
 def test_each_request_of_a_batch_gets_its_own_seed():
     sampling = SamplingConfig(seed=100)
-    assert [sampling_params_kwargs(sampling, index=i)["seed"] for i in range(3)] == [100, 101, 102]
+    assert [sampling_params_kwargs(sampling, seed=s)["seed"] for s in request_seeds(sampling, 3)] == [100, 101, 102]
+    assert request_seeds(sampling, 2, [5, 9]) == [5, 9]
+    with pytest.raises(ReproError, match="2 prompts but 1 seeds"):
+        request_seeds(sampling, 2, [5])
 
 
 def test_greedy_and_top_k_off_map_to_vllm_conventions():

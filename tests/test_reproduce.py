@@ -43,7 +43,20 @@ def test_plan_covers_the_claimed_rows():
     assert "gigpo-table1/7b/grpo.yaml" in without
     paper_runs, _ = plan("paper")
     assert any(r.model == "Qwen2.5-7B-Instruct" and r.row == "gigpo-nostd" for r in paper_runs)
-    assert not any(r.name.startswith("shared/") for r in paper_runs)
+    # the only paper-scale warm starts: the S-GRPO models S-GRPO Fig. 3 evaluates at every budget
+    assert {r.name for r in paper_runs if r.name.startswith("shared/")} == {
+        "shared/sgrpo-qwen3-8b", "shared/sgrpo-deepseek-r1-distill-qwen-7b"}
+    paper_names = {r.name for r in paper_runs}
+    for size in ("1.5b", "7b"):  # ReAct and Reflexion, both model sizes
+        for row in ("react", "reflexion"):
+            assert f"gigpo-table1/qwen2.5-{size}-instruct/{row}-alfworld-seed2" in paper_names
+    assert {r.row for r in paper_runs if r.tables == ("gigpo-table5",)} == {
+        f"omega-{w}" for w in ("0.0", "0.2", "0.4", "0.6", "0.8", "1.0", "1.2", "1.4")}
+    assert by_name["gigpo-table1/qwen2.5-1.5b-instruct/gigpo-nostd-alfworld-seed0"].tables == (
+        "gigpo-table1", "gigpo-fig4", "gigpo-groups")
+    fig3 = {r.name: r for r in paper_runs if r.tables == ("sgrpo-fig3",)}
+    assert len(fig3) == 2 * 2 * 5 * 2  # models x methods x budgets x (GSM8K, AIME 2024)
+    assert fig3["sgrpo-fig3/qwen3-8b/sgrpo-32k-aime2024-seed0"].model_from == "shared/sgrpo-qwen3-8b"
     only, _ = plan("cpu", only="learning-maze/grpo.yaml")
     assert [r.name for r in only] == ["shared/maze-sft"] + [f"learning-maze/tiny-format-sft/grpo-maze-seed{s}"
                                                             for s in (0, 1, 2)]
@@ -260,3 +273,85 @@ def test_make_clean_leaves_the_committed_tables(tmp_path):
     assert done.returncode == 0, done.stderr
     kept = sorted(str(p.relative_to(tmp_path)) for p in tmp_path.rglob("*") if p.is_file())
     assert kept == ["Makefile", "results/tables/t-cpu.md", "results/tables/t-cpu.runs.json"]
+
+
+# the row files of issue 20 that have a cpu scale (GiGPO Table 1's ReAct/Reflexion, the maze ω sweep and
+# ablation, S-GRPO Fig. 3's budget sweep), shrunk to a smoke: first seed, one task, one iteration
+ISSUE_20_ROWS = ("gigpo-table1/1.5b/react.yaml", "gigpo-table1/1.5b/reflexion.yaml", "gigpo-table5-maze/*",
+                 "gigpo-fig4-maze/*", "sgrpo-fig3/cpu/*")
+SMOKE = {"maze-sft": ["steps=20", "episodes=8"],
+         "maze": ["iterations=1", "eval_every=1", "tasks_per_iteration=2", "group_size=2", "validation.episodes=4"],
+         "agent": ["limit=1", "env.max_steps=2", "sampling.max_new_tokens=8"],
+         "math": ["limit=1", "samples=1"]}
+
+
+def _smoke(run):
+    import dataclasses
+
+    if run.name.startswith("shared/"):
+        kind = "maze-sft"
+    elif run.command == "train":
+        kind = "maze"
+    else:
+        kind = "math" if run.tables == ("sgrpo-fig3",) else "agent"
+    return dataclasses.replace(run, overrides=run.overrides + tuple(SMOKE[kind]))
+
+
+@pytest.mark.slow
+def test_the_new_rows_run_at_cpu_scale_into_their_tables(tmp_path):
+    from repro.console import make_console
+
+    runs: dict[str, object] = {}
+    for pattern in ISSUE_20_ROWS:
+        for r in plan("cpu", only=pattern)[0]:
+            if r.seed in (None, 0):
+                runs.setdefault(r.name, _smoke(r))
+    runs = list(runs.values())
+    assert {r.tables[0] for r in runs if r.tables} == {"gigpo-table1", "gigpo-table5-maze", "gigpo-fig4-maze", "sgrpo-fig3"}
+    results_dir, tables_dir = tmp_path / "results", tmp_path / "tables"
+    console = make_console()
+    assert execute(console, runs, results_dir) == []
+    regenerate(console, runs, results_dir, tables_dir, "cpu", "make reproduce-tables SCALE=cpu")
+
+    table1 = (tables_dir / "gigpo-table1-cpu.md").read_text()
+    for label in ("ReAct", "Reflexion"):
+        (row,) = [line for line in table1.splitlines() if line.startswith(f"| {label} | tiny |")]
+        assert "(n=1)" in row  # ours beside the paper's printed value
+    samples = read_jsonl(results_dir / "gigpo-table1/qwen2.5-1.5b-instruct/reflexion-webshop-seed0/samples.jsonl")
+    assert [t["trial"] for t in samples[0]["trace"] if t["turn"] == "reflection"] == [0, 1]  # 3 trials, none won
+    sweep = (tables_dir / "gigpo-table5-maze-cpu.md").read_text()
+    sft = str(results_dir / "shared/maze-sft/model")
+    assert all(f"| {label} | {sft} | " in sweep for label in ("ω = 0.0 (A^E only)", "ω = 0.4", "ω = 1.4"))
+    ablation = (tables_dir / "gigpo-fig4-maze-cpu.md").read_text()
+    assert all(f"| {label} |" in ablation for label in ("ω = 1.0 (A^E + A^S)", "w/o A^E (A^S only)"))
+    step_only = yaml.safe_load((results_dir / "gigpo-fig4-maze/tiny-format-sft/step-only-maze-seed0/config.yaml").read_text())
+    assert step_only["advantage"]["components"] == "step"
+    fig3 = (tables_dir / "sgrpo-fig3-cpu.md").read_text()
+    assert "## Rows of the paper's Qwen3-8B block" in fig3
+    for tokens in (16, 32, 64):
+        (row,) = [line for line in fig3.splitlines() if line.startswith(f"| Vanilla, {tokens}-token budget (tiny model) | tiny |")]
+        assert row.count("| 0.0 (n=1) |") == 2  # GSM8K and AIME 2024: a random model never answers correctly
+
+
+def test_repro_validate_checks_a_row_file_at_each_of_its_scales(tmp_path):
+    import subprocess
+    import sys
+
+    from repro.results.reproduce import ROWS_DIR, validate_row_file
+
+    # every row's configs are checked by test_every_planned_run_has_a_valid_config; here the per-file entry point
+    assert validate_row_file(ROWS_DIR / "sgrpo-fig3/qwen3-8b/sgrpo-2k.yaml") == {"paper": 3}  # 2 evals + the shared S-GRPO model
+    assert validate_row_file(ROWS_DIR / "gigpo-table1/1.5b/reflexion.yaml") == {"paper": 6, "cpu": 6}
+    _write_rows(tmp_path, {"t/bad.yaml": """
+        table: gigpo-table5
+        row: omega-0.2
+        model: Qwen2.5-1.5B-Instruct
+        seeds: [0]
+        scales: {paper: {runs: [{command: train, config: benchmarks/gigpo/webshop_gigpo_nostd.yaml, overrides: [advantage.omga=0.2]}]}}
+        """})
+    out = subprocess.run([sys.executable, "-m", "repro", "validate", str(tmp_path / "t/bad.yaml")],
+                         capture_output=True, text=True, timeout=120)
+    assert out.returncode == 2 and "did you mean 'advantage.omega'" in out.stderr and "Traceback" not in out.stderr
+    out = subprocess.run([sys.executable, "-m", "repro", "validate", str(ROWS_DIR / "gigpo-fig4-maze/step-only.yaml")],
+                         capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0 and "is a valid table row file (cpu: 2 runs)" in out.stderr

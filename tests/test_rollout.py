@@ -1,4 +1,4 @@
-"""The rollout loop's pure parts: action projection (gigpo.md §2.4), prompts (§2.3), metrics."""
+"""The rollout loop's pure parts: action projection (docs/gigpo.md §2.4), prompts (docs/gigpo.md §2.3), metrics."""
 
 from __future__ import annotations
 
@@ -6,9 +6,9 @@ import pytest
 from hypothesis import given, strategies as st
 
 from repro.envs.alfworld import AlfworldEnv
+from repro.envs.base import summarize_episodes
 from repro.rollout import EpisodeRecord, RolloutConfig, project_action
-from repro.rollout.loop import round_seed
-from repro.rollout.types import summarize_episodes
+from repro.rollout.loop import reply_seed
 from repro.errors import ReproError
 
 
@@ -77,9 +77,9 @@ def test_summary_counts_failed_episodes_as_losses():
     assert summarize_episodes([], lambda e: None)["success_rate"] == 0.0
 
 
-def test_round_seeds_are_distinct_per_call():
-    seeds = {round_seed(7, r, s, 2) for r in range(50) for s in range(2)}
-    assert len(seeds) == 100
+def test_reply_seeds_are_distinct_per_trajectory_and_step():
+    seeds = {reply_seed(7, t, s) for t in range(50) for s in range(20)}
+    assert len(seeds) == 1000 and reply_seed(7, 3, 2) == reply_seed(7, 3, 2) != reply_seed(8, 3, 2)
 
 
 def test_rollout_config_rejects_bad_values():

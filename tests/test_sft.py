@@ -31,7 +31,7 @@ class TeacherForcing:
     def chat_prompt(self, messages):
         return self.policy.chat_prompt(messages)
 
-    def sample(self, prompts, sampling):
+    def sample(self, prompts, sampling, seeds=None):
         out = []
         for p in prompts:
             reply = self.replies[tuple(p)]  # KeyError = a prompt SFT never saw

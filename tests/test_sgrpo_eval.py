@@ -43,13 +43,13 @@ def test_suite_sgrpo_tiny_prints_the_table1_layout(tiny_model_dir, tmp_path):
     paper_rows = [line for line in table if line.startswith("| paper · ")]
     assert len(paper_rows) == sum(len(b["rows"]) for b in load_paper_table()["blocks"])
     assert "| paper · DeepSeek-R1-Distill-Qwen-7B · S-GRPO | 93.8 | 906 |" in "\n".join(table)
-    assert "76.10 (+6.08†)" in "\n".join(table)  # printed +6.08, recomputed +3.92 (sgrpo.md §3.3)
+    assert "76.10 (+6.08†)" in "\n".join(table)  # printed +6.08, recomputed +3.92 (docs/sgrpo.md §3.3)
     assert "GSM8K acc" in done.stdout and "not run: data missing" in done.stdout
 
 
 def test_audit_finds_the_overall_cells_the_paper_got_wrong():
     wrong = {(w["model"], w["row"], w["cell"]): w["recomputed"] for w in audit_overall(load_paper_table())}
-    # every slip sgrpo.md §3.3 lists (recomputed independently there)
+    # every slip docs/sgrpo.md §3.3 lists (recomputed independently there)
     assert wrong[("DeepSeek-R1-Distill-Qwen-7B", "Vanilla", "overall_acc")] == "72.18"
     assert wrong[("DeepSeek-R1-Distill-Qwen-7B", "S-GRPO", "acc_delta")] == "+3.92"
     assert wrong[("DeepSeek-R1-Distill-Qwen-7B", "DEER", "acc_delta")] == "+1.60"

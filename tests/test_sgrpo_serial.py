@@ -1,4 +1,4 @@
-"""Serial-group rollouts (sgrpo.md §2.2-2.5, §2.13) with the real tiny model, real GSM8K problems
+"""Serial-group rollouts (docs/sgrpo.md §2.2-2.5, §2.13) with the real tiny model, real GSM8K problems
 and the real verifier pool."""
 
 from __future__ import annotations

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from repro.envs.math import GSM8K, MATH500
-from repro.envs.verify import Check, VerifierPool, check_answer, count_verdicts
+from repro.envs.verify import Check, VerifierPool, check_answer, count_verdicts, last_boxed
 from repro.io import read_jsonl
 from repro.paths import data_file
 
@@ -28,7 +28,7 @@ def test_math500_reference_solutions_match_gold(pool):
 
 
 def test_math500_shifted_solutions_are_mostly_wrong(pool):
-    """Control: gold i against solution i+1 must not pass (sgrpo.md §5 saw 3 genuine ties)."""
+    """Control: gold i against solution i+1 must not pass (docs/sgrpo.md §5 saw 3 genuine ties)."""
     rows = read_jsonl(data_file("math500/test.jsonl"))
     verdicts = pool.check_all([Check(a["answer"], b["solution"]) for a, b in zip(rows, rows[1:])])
     assert count_verdicts(verdicts)["correct"] <= 10
@@ -57,6 +57,35 @@ def test_last_box_is_the_answer_and_equivalent_forms_match():
     assert check_answer(Check("\\frac{1}{2}", "</think> so \\boxed{0.5}")).status == "correct"
     wrong = check_answer(Check("\\frac{1}{2}", "\\boxed{0.25}"))
     assert wrong.status == "wrong" and wrong.extracted is not None
+
+
+@pytest.mark.parametrize("response, verdict, extracted", [
+    # several boxes: the last one is the answer, an intermediate one is not scored with it
+    ("so \\boxed{1} item, and in all \\boxed{72}", "correct", "72"),
+    ("in all \\boxed{72}, or per day \\boxed{1}", "wrong", "1"),
+    ("\\boxed{72} ... \\boxed{72}", "correct", "72"),
+    # a box nested in the last one belongs to it
+    ("\\boxed{\\boxed{72}}", "correct", "72"),
+    ("\\boxed{1} then \\boxed{\\boxed{72}}", "correct", "72"),
+    # a box inside \text counts where it stands; \text inside a box is its content
+    ("\\boxed{1} \\text{so the total is \\boxed{72}}", "correct", "72"),
+    ("\\text{first \\boxed{72}} and finally \\boxed{9}", "wrong", "9"),
+    ("\\boxed{\\text{72}}", "correct", "\\text{72}"),
+    # cut off inside the last box: unparsed, not the earlier box
+    ("\\boxed{72} ... no wait, \\boxed{7", "unparsed", None),
+])
+def test_only_the_last_box_is_scored(response, verdict, extracted):
+    got = check_answer(Check("72", response))
+    assert got.status == verdict, got
+    if extracted is not None:
+        assert got.extracted == extracted
+
+
+def test_last_boxed_matches_braces():
+    assert last_boxed("a \\boxed{\\frac{1}{2}} b \\boxed{x^{2}} c") == "\\boxed{x^{2}}"
+    assert last_boxed("\\boxed{\\boxed{1} + 2}") == "\\boxed{\\boxed{1} + 2}"
+    assert last_boxed("\\boxed{\\}}") == "\\boxed{\\}}"
+    assert last_boxed("no box") is None and last_boxed("\\boxed{1} \\boxed{2") is None
 
 
 def test_choice_answers_compare_letters():

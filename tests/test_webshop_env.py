@@ -1,4 +1,4 @@
-"""WebShop env: goals, pages and actions (envs.md §3), observation format (gigpo.md §2.2), oracle."""
+"""WebShop env: goals, pages and actions (docs/envs.md §3), observation format (docs/gigpo.md §2.2), oracle."""
 
 from __future__ import annotations
 

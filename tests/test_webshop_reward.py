@@ -1,4 +1,4 @@
-"""WebShop purchase reward on hand-built cases over the real product file (envs.md §3)."""
+"""WebShop purchase reward on hand-built cases over the real product file (docs/envs.md §3)."""
 
 from __future__ import annotations
 

@@ -3,11 +3,11 @@
 One small module per estimator, pure functions over numpy arrays (GAE: torch tensors), no
 trainer and no I/O:
 
-* :mod:`repro.algos.gigpo` - GiGPO (episode + anchor-state step advantages, gigpo.md §4)
-* :mod:`repro.algos.grpo`  - GRPO / Dr.GRPO on step rows (gigpo.md §5)
-* :mod:`repro.algos.rloo`  - RLOO, leave-one-out over a group's rows (gigpo.md §5)
-* :mod:`repro.algos.gae`   - PPO's GAE with a critic, per step row (gigpo.md §5)
-* :mod:`repro.algos.sgrpo` - S-GRPO decaying reward over a serial group (sgrpo.md §2.5-2.6)
+* :mod:`repro.algos.gigpo` - GiGPO (episode + anchor-state step advantages, docs/gigpo.md §4)
+* :mod:`repro.algos.grpo`  - GRPO / Dr.GRPO on step rows (docs/gigpo.md §5)
+* :mod:`repro.algos.rloo`  - RLOO, leave-one-out over a group's rows (docs/gigpo.md §5)
+* :mod:`repro.algos.gae`   - PPO's GAE with a critic, per step row (docs/gigpo.md §5)
+* :mod:`repro.algos.sgrpo` - S-GRPO decaying reward over a serial group (docs/sgrpo.md §2.5-2.6)
 
 The multi-turn estimators share the :class:`repro.algos.rows.StepRows` input; every estimator's
 options are a dataclass the trainer embeds in its typed config. ``ALGOS.get(name)`` returns an

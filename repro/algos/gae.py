@@ -1,4 +1,4 @@
-"""PPO's advantage with a critic: GAE within each step row, then batch whitening (gigpo.md §5).
+"""PPO's advantage with a critic: GAE within each step row, then batch whitening (docs/gigpo.md §5).
 
 On step rows the token-level reward is zero except the row's outcome score on its last response
 token; with γ = λ = 1 (the defaults the paper's PPO baseline ran) the advantage of token t is
@@ -24,7 +24,7 @@ class GAEConfig:
     gamma: float = 1.0  # γ of GAE (token-level discount inside a row)
     lam: float = 1.0  # λ of GAE
     whiten: bool = True  # normalise advantages over all valid tokens of the batch
-    invalid_penalty: float = 0.1  # λ_invalid, subtracted once from an invalid row's score (gigpo.md §2.5)
+    invalid_penalty: float = 0.1  # λ_invalid, subtracted once from an invalid row's score (docs/gigpo.md §2.5)
 
     def validate(self, prefix: str = "ppo") -> None:
         if not 0 <= self.gamma <= 1 or not 0 <= self.lam <= 1:

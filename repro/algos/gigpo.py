@@ -1,4 +1,4 @@
-"""GiGPO: Group-in-Group Policy Optimization (Feng et al. 2025; gigpo.md §4).
+"""GiGPO: Group-in-Group Policy Optimization (Feng et al. 2025; docs/gigpo.md §4).
 
 Two levels of group-relative credit on step rows:
 
@@ -6,7 +6,8 @@ Two levels of group-relative credit on step rows:
 * step level: rows of one group that saw the same anchor observation form a step group (Eq. 6);
   each row's discounted return (Eq. 5) is compared inside it (Eq. 7);
 
-combined as A = A^E + ω·A^S (Eq. 8) and copied to every response token of the row.
+combined as A = A^E + ω·A^S (Eq. 8) and copied to every response token of the row. The paper's
+ablation (Fig. 4) drops one term: ``components="episode"`` gives A = A^E, ``"step"`` A = ω·A^S.
 
 Defaults reproduce the reference code (verl-agent), which differs from the paper's equations in
 these named options:
@@ -14,12 +15,12 @@ these named options:
 * ``episode_stats="rows"``: Eq. 3's mean/std are taken over the group's *step rows* (a trajectory
   counts once per step), not over its N trajectories; ``"trajectories"`` is Eq. 3 literally.
 * ``invalid_penalty``: λ is subtracted once from an invalid row's outcome score and step return
-  (gigpo.md §2.5); the paper's equations have no penalty.
+  (docs/gigpo.md §2.5); the paper's equations have no penalty.
 * singleton rules: a group whose sample has one value gets μ = 0, σ = 1 at the episode level (its
   row keeps its raw score); a step group of one row gets A^S = 0.
 * std is the unbiased (n - 1) one, and the std mode divides by (σ + 1e-6).
 * ``anchor_match="similarity"`` (used for search-QA): rows are clustered greedily by difflib ratio
-  instead of exact equality (gigpo.md §4.2 step 4).
+  instead of exact equality (docs/gigpo.md §4.2 step 4).
 
 Every field of the result is float64 (the reference computes step returns in float32).
 """
@@ -42,6 +43,7 @@ from repro.errors import ReproError
 MODES = ("mean_norm", "mean_std_norm")
 EPISODE_STATS = ("rows", "trajectories")
 ANCHOR_MATCH = ("exact", "similarity")
+COMPONENTS = ("both", "episode", "step")  # Eq. 8's terms kept (Fig. 4's ablation drops one)
 
 
 @dataclass
@@ -49,14 +51,16 @@ class GiGPOConfig:
     mode: str = "mean_norm"  # mean_norm (F_norm = 1) | mean_std_norm (F_norm = std); one switch for both levels
     gamma: float = 0.95  # γ of the discounted step return (Eq. 5)
     omega: float = 1.0  # ω, weight of the step advantage (Eq. 8; the reference's step_advantage_w)
-    invalid_penalty: float = 0.1  # λ per invalid row (gigpo.md §2.5); not in the paper's equations
+    invalid_penalty: float = 0.1  # λ per invalid row (docs/gigpo.md §2.5); not in the paper's equations
     episode_stats: str = "rows"  # rows (reference code, paper-era runs) | trajectories (Eq. 3 literally)
     anchor_match: str = "exact"  # exact (Eq. 6) | similarity (greedy difflib clusters, text anchors only)
     similarity_threshold: float = 0.95  # difflib ratio to join a cluster; must lie in (0, 1)
+    components: str = "both"  # both (Eq. 8) | episode (A^E only) | step (ω·A^S only): the Fig. 4 ablation
 
     def validate(self, prefix: str = "gigpo") -> None:
         for name, value, choices in (("mode", self.mode, MODES), ("episode_stats", self.episode_stats, EPISODE_STATS),
-                                     ("anchor_match", self.anchor_match, ANCHOR_MATCH)):
+                                     ("anchor_match", self.anchor_match, ANCHOR_MATCH),
+                                     ("components", self.components, COMPONENTS)):
             if value not in choices:
                 raise ReproError(f"{prefix}.{name} must be one of {', '.join(choices)}, got '{value}'")
         if not 0 <= self.gamma <= 1:
@@ -69,7 +73,7 @@ class GiGPOConfig:
 
 @dataclass(frozen=True)
 class GiGPOAdvantages:
-    advantage: np.ndarray  # A = A^E + ω·A^S per row (Eq. 8)
+    advantage: np.ndarray  # A = A^E + ω·A^S per row (Eq. 8), less the term ``components`` drops
     episode_advantage: np.ndarray  # A^E (Eq. 3)
     step_advantage: np.ndarray  # A^S (Eq. 7)
     step_return: np.ndarray  # the value Eq. 7 compares: Eq. 5's return minus λ if the row is invalid
@@ -113,7 +117,7 @@ def exact_anchor_groups(rows: StepRows) -> np.ndarray:
 
 
 def similarity_clusters(texts: Sequence[str], threshold: float) -> np.ndarray:
-    """Greedy clusters of one group's anchors (gigpo.md §4.2 step 4): in order, each text joins
+    """Greedy clusters of one group's anchors (docs/gigpo.md §4.2 step 4): in order, each text joins
     the first cluster whose representative (its first member) ``rep`` has
     ``SequenceMatcher(None, text, rep).ratio() >= threshold``, else opens a new cluster.
 
@@ -204,8 +208,17 @@ def similarity_anchor_groups(rows: StepRows, threshold: float) -> np.ndarray:
     return out
 
 
+def combine_advantages(episode_adv: np.ndarray, step_adv: np.ndarray, omega: float, components: str) -> np.ndarray:
+    """Eq. 8, A = A^E + ω·A^S, or one of its terms alone (Fig. 4's ablation: w/o A^S, w/o A^E)."""
+    if components == "episode":
+        return episode_adv.copy()
+    if components == "step":
+        return omega * step_adv
+    return episode_adv + omega * step_adv
+
+
 def gigpo_advantages(rows: StepRows, cfg: GiGPOConfig | None = None) -> GiGPOAdvantages:
-    """GiGPO advantages of every step row (gigpo.md §4.2, steps 1-6)."""
+    """GiGPO advantages of every step row (docs/gigpo.md §4.2, steps 1-6)."""
     cfg = cfg or GiGPOConfig()
     by_std = cfg.mode == "mean_std_norm"
     penalty = cfg.invalid_penalty * ~rows.valid
@@ -233,9 +246,8 @@ def gigpo_advantages(rows: StepRows, cfg: GiGPOConfig | None = None) -> GiGPOAdv
     step_adv = centred / (step_stats.std[anchor_group] + EPS) if by_std else centred
     step_adv = np.where(step_stats.size[anchor_group] == 1, 0.0, step_adv)
 
-    # Eq. 8
     return GiGPOAdvantages(
-        advantage=episode_adv + cfg.omega * step_adv,
+        advantage=combine_advantages(episode_adv, step_adv, cfg.omega, cfg.components),
         episode_advantage=episode_adv,
         step_advantage=step_adv,
         step_return=step_return,

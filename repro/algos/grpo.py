@@ -1,4 +1,4 @@
-"""GRPO on step rows, as the GiGPO paper's baseline runs it (gigpo.md §5).
+"""GRPO on step rows, as the GiGPO paper's baseline runs it (docs/gigpo.md §5).
 
 "GRPO for multi-turn agents" is the trajectory's outcome advantage copied to each of its step
 rows: each row's outcome score (episode return - λ if its own action was invalid) is normalised
@@ -22,7 +22,7 @@ from repro.errors import ReproError
 @dataclass
 class GRPOConfig:
     norm_by_std: bool = True  # false = mean-centring only (Dr.GRPO; the reference's norm_adv_by_std_in_grpo)
-    invalid_penalty: float = 0.1  # λ, subtracted once from an invalid row's score (gigpo.md §2.5)
+    invalid_penalty: float = 0.1  # λ, subtracted once from an invalid row's score (docs/gigpo.md §2.5)
 
     def validate(self, prefix: str = "grpo") -> None:
         if self.invalid_penalty < 0:

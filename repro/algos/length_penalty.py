@@ -1,5 +1,5 @@
 """RL + length penalty (Arora & Zanette 2025, "Training Language Models to Reason Efficiently"),
-S-GRPO's baseline with α = 0.2 (sgrpo.md §2.9).
+S-GRPO's baseline with α = 0.2 (docs/sgrpo.md §2.9).
 
 Per prompt, over its parallel group of responses: a correct response gets
 ``1 − α · σ((len − mean) / std)`` with the mean and std of the lengths of that prompt's *correct*

@@ -1,4 +1,4 @@
-"""RLOO on step rows (gigpo.md §5): each row's baseline is the mean score of the *other* rows of
+"""RLOO on step rows (docs/gigpo.md §5): each row's baseline is the mean score of the *other* rows of
 its group. Optimised with the PPO-clip loss in the paper's runs (closer to LOOP)."""
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from repro.errors import ReproError
 
 @dataclass
 class RLOOConfig:
-    invalid_penalty: float = 0.1  # λ, subtracted once from an invalid row's score (gigpo.md §2.5)
+    invalid_penalty: float = 0.1  # λ, subtracted once from an invalid row's score (docs/gigpo.md §2.5)
 
     def validate(self, prefix: str = "rloo") -> None:
         if self.invalid_penalty < 0:

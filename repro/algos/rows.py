@@ -1,4 +1,4 @@
-"""Step rows: the common input of the multi-turn estimators (gigpo.md §1).
+"""Step rows: the common input of the multi-turn estimators (docs/gigpo.md §1).
 
 Each environment step of each trajectory is its own training sample, so a batch is a bag of step
 rows. The trainer (from its rollouts) and ``repro advantages`` (from JSONL) both build a
@@ -43,8 +43,8 @@ class StepRows:
     traj: np.ndarray  # int64 trajectory code
     step: np.ndarray  # int64, 1-based step index inside the trajectory
     reward: np.ndarray  # float64 env reward of this step
-    valid: np.ndarray  # bool, the reply's action format was valid (gigpo.md §2.4)
-    anchor: Sequence[Any]  # JSON-able anchor observation of this step (gigpo.md §2.1/§2.2)
+    valid: np.ndarray  # bool, the reply's action format was valid (docs/gigpo.md §2.4)
+    anchor: Sequence[Any]  # JSON-able anchor observation of this step (docs/gigpo.md §2.1/§2.2)
 
     @classmethod
     def from_columns(
@@ -117,22 +117,11 @@ class StepRows:
         return matrix
 
     def episode_returns(self) -> np.ndarray:
-        """R(τ) = Σ_t r_t of each row's trajectory (gigpo.md §4.1)."""
+        """R(τ) = Σ_t r_t of each row's trajectory (docs/gigpo.md §4.1)."""
         return self.reward_matrix().sum(axis=1)[self.traj]
 
     def outcome_scores(self, invalid_penalty: float) -> np.ndarray:
         """The row's outcome score: its episode return minus λ once if its action was invalid
-        (gigpo.md §2.5, §4.2 step 2)."""
+        (docs/gigpo.md §2.5, §4.2 step 2)."""
         return self.episode_returns() - invalid_penalty * ~self.valid
 
-
-def broadcast_to_tokens(row_values: Any, response_mask: Any) -> Any:
-    """Copy each row's scalar to every response token whose mask is 1; padding gets 0
-    (gigpo.md §4.2 step 7). numpy in -> numpy out; a torch mask -> a float32 tensor on its device."""
-    if isinstance(response_mask, np.ndarray):
-        values = np.asarray(row_values, dtype=np.float64)
-        return np.where(response_mask != 0, values[:, None], 0.0)
-    import torch
-
-    values = torch.as_tensor(row_values, dtype=torch.float32, device=response_mask.device)
-    return torch.where(response_mask != 0, values[:, None], torch.zeros((), dtype=values.dtype, device=values.device))

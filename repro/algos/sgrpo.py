@@ -1,4 +1,4 @@
-"""S-GRPO: serial-group decaying reward and its advantage (sgrpo.md §2.5-2.6).
+"""S-GRPO: serial-group decaying reward and its advantage (docs/sgrpo.md §2.5-2.6).
 
 A serial group is m early-exit answers plus the full rollout, walked in exit order (earliest
 exit first, the full rollout last). The paper's reward decays with the *rank among correct
@@ -74,7 +74,7 @@ def sgrpo_advantages(
     reward[order] = _reward_by_rank(c, seen - before_group, cfg.reward)
     n_groups = int(codes.max()) + 1 if len(codes) else 0
     stats = group_stats(reward, codes, n_groups)
-    return SGRPOAdvantages(reward=reward, advantage=reward - stats.mean[codes])  # §2.6: no std division
+    return SGRPOAdvantages(reward=reward, advantage=reward - stats.mean[codes])  # docs/sgrpo.md §2.6: no std division
 
 
 SGRPO = Algorithm(config=SGRPOConfig, estimate=sgrpo_advantages, inputs="serial_groups")

@@ -10,7 +10,10 @@ from typing import Annotated, Any, Optional
 
 import typer
 
+from repro.algos import ALGOS
+from repro.config import load_config
 from repro.errors import ReproError
+from repro.io import atomic_write_text
 from repro.registry import did_you_mean
 
 HELP = (
@@ -70,11 +73,15 @@ def read_rows(path: Path, fields: dict[str, Any]) -> tuple[list[dict], list[int]
         raise ReproError(f"rows file {path} does not exist")
     objects, lines = [], []
     columns: dict[str, list] = {name: [] for name in fields}
-    with open(path, encoding="utf-8") as f:
-        for number, line in enumerate(f, start=1):
+    with open(path, "rb") as f:
+        for number, raw in enumerate(f, start=1):
+            where = f"{path}:{number}"
+            try:
+                line = raw.decode("utf-8")
+            except UnicodeDecodeError as e:
+                raise ReproError(f"{where}: not UTF-8 text (byte {raw[e.start]:#04x} at column {e.start + 1})") from None
             if not line.strip():
                 continue
-            where = f"{path}:{number}"
             try:
                 obj = json.loads(line)
             except json.JSONDecodeError as e:
@@ -96,7 +103,6 @@ def compute_fields(algo: str, cfg: Any, columns: dict[str, list]) -> dict[str, l
         result = sgrpo_advantages(columns["group"], columns["exit_index"], columns["correct"], cfg)
         return {"reward": result.reward.tolist(), "advantage": result.advantage.tolist()}
 
-    from repro.algos import ALGOS
     from repro.algos.rows import StepRows
 
     rows = StepRows.from_columns(columns["group"], columns["traj"], columns["step"], columns["reward"],
@@ -112,11 +118,9 @@ def advantages_command(
     overrides: Annotated[Optional[list[str]], typer.Argument(help="Estimator options KEY=VALUE (e.g. mode=mean_std_norm gamma=0.95).", show_default=False)] = None,
     algo: Annotated[Optional[str], typer.Option("--algo", help=f"Estimator: {' | '.join(CLI_ALGOS)}.")] = None,
     rows: Annotated[Optional[Path], typer.Option("--rows", help="JSONL file, one row object per line.")] = None,
-    out: Annotated[Optional[Path], typer.Option("--out", help="Write the result here (atomically) instead of stdout.")] = None,
+    out: Annotated[Optional[Path], typer.Option("--out", help="Write the result here (atomically; missing parent directories are created) instead of stdout.")] = None,
 ) -> None:
-    from repro.algos import ALGOS
     from repro.algos.rows import RowsError
-    from repro.config import load_config
 
     if algo is None:
         raise ReproError(f"--algo is required: one of {', '.join(CLI_ALGOS)}")
@@ -124,13 +128,22 @@ def advantages_command(
         raise ReproError(f"unknown algo '{algo}'{did_you_mean(algo, list(CLI_ALGOS))}; choose from {', '.join(CLI_ALGOS)}")
     if rows is None:
         raise ReproError("--rows FILE.jsonl is required")
+
     cfg = load_config(ALGOS.get(algo).config(), None, list(overrides or []))
     fields = SERIAL_FIELDS if algo == "sgrpo" else STEP_FIELDS
     objects, lines, columns = read_rows(rows, fields)
+    import numpy as np
+
     try:
-        computed = compute_fields(algo, cfg, columns)
+        with np.errstate(all="ignore"):  # an overflow is reported below, as one line, not as numpy warnings
+            computed = compute_fields(algo, cfg, columns)
     except RowsError as e:
         raise ReproError(f"{rows}:{lines[e.row]}: {e}") from None
+    for name, values in computed.items():
+        bad = next((i for i, v in enumerate(values) if not math.isfinite(v)), None)
+        if bad is not None:  # JSON has no infinities: it would be written as -Infinity, which no reader takes
+            raise ReproError(f"{rows}:{lines[bad]}: {name} is {values[bad]} (the rewards overflow float64 in the "
+                             f"estimator); scale them down")
     for i, obj in enumerate(objects):
         for name, values in computed.items():
             obj[name] = values[i]
@@ -138,7 +151,5 @@ def advantages_command(
     if out is None:
         sys.stdout.write(text)
     else:
-        from repro.io import atomic_write_text
-
         atomic_write_text(out, text)
         typer.echo(f"wrote {len(objects)} rows to {out}", err=True)

@@ -7,7 +7,10 @@ from typing import Annotated, Optional
 
 import typer
 
+from repro.console import make_console
+from repro.data.sources import load_registry
 from repro.errors import ReproError
+from repro.paths import data_dir as resolve_data_dir, default_data_dir
 
 HELP = "Download the datasets from their pinned sources (sha256-verified, resumable) or check a data root."
 
@@ -22,12 +25,9 @@ def fetch_command(
     dest: Annotated[Optional[Path], typer.Option("--dest", help="Data root to fill (default: $REPRO_DATA or ~/.cache/repro/data).")] = None,
     base_url: Annotated[Optional[str], typer.Option("--base-url", help="A mirror of the data root layout (BASE/<dataset>/<file>) instead of raw GitHub.")] = None,
 ) -> None:
-    from repro.console import make_console
     from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeRemainingColumn, TransferSpeedColumn
 
     from repro.data.fetch import fetch_file, select
-    from repro.data.sources import load_registry
-    from repro.paths import default_data_dir
 
     root = dest or default_data_dir()
     chosen = select(load_registry(), names or [])
@@ -60,8 +60,6 @@ def check_command(
     data_dir: Annotated[Optional[Path], typer.Option("--data-dir", help="Data root (default: $REPRO_DATA or ../shared/data).")] = None,
 ) -> None:
     from repro.data.fetch import check_files
-    from repro.data.sources import load_registry
-    from repro.paths import data_dir as resolve_data_dir
 
     root = resolve_data_dir(str(data_dir) if data_dir else None)
     checks = check_files(root, load_registry())
@@ -75,7 +73,6 @@ def check_command(
 
 def print_check_table(title: str, checks: list) -> None:
     """One row per dataset, then one per file that is not ok (at most 20)."""
-    from repro.console import make_console
     from rich.table import Table
 
     table = Table(title=title)

@@ -9,6 +9,11 @@ from typing import Annotated
 
 import typer
 
+from repro.console import make_console
+from repro.data.sources import load_registry
+from repro.errors import ReproError
+from repro.paths import data_dir
+
 HELP = ("Check the installation: data root and checksums, package versions, spaCy model, CUDA, vLLM, "
         "tiny model. Exit 0 when everything required is fine.")
 
@@ -26,9 +31,6 @@ class Finding:
 
 def _data_findings(full: bool) -> list[Finding]:
     from repro.data.fetch import check_files
-    from repro.data.sources import load_registry
-    from repro.errors import ReproError
-    from repro.paths import data_dir
 
     try:
         root = data_dir()
@@ -88,7 +90,6 @@ def _vllm_finding() -> Finding:
 def doctor_command(
     full: Annotated[bool, typer.Option("--full", help="Hash every data file (default: sizes plus one hash per dataset).")] = False,
 ) -> None:
-    from repro.console import make_console
     from rich.table import Table
 
     findings = _data_findings(full) + _package_findings() + _optional_findings()

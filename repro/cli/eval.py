@@ -7,6 +7,11 @@ from typing import Annotated, Optional
 
 import typer
 
+from repro.cli.plan import eval_plan
+from repro.envs import ENVS
+from repro.errors import ReproError
+from repro.progress import log_line, print_plan
+
 HELP = """Evaluate a policy on an env; writes results/<run>/{config.yaml,results.json,samples.jsonl}.
 
 Math envs (gsm8k, math500, aime2024, amc2023, gpqa_diamond) report accuracy (pass@1 averaged over
@@ -36,12 +41,8 @@ def eval_command(
     exit_curve: Annotated[bool, typer.Option("--exit-curve", help="Math envs: accuracy vs tokens of forced exits at fixed fractions of each full thought (JSON + PNG).")] = False,
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Print the plan (tasks, sampling, model, where results go) and exit.")] = False,
 ) -> None:
-    from repro.cli.plan import eval_plan
-    from repro.progress import print_plan
-    from repro.envs import ENVS
-    from repro.errors import ReproError
     from repro.eval.config import build_eval_config, inheritance_note
-    from repro.results.run_dir import claim_new_run, default_run_name
+    from repro.results.run_dir import claim_new_run, default_run_name, run_lock
 
     flags = {
         "model.path": model, "policy": policy, "split": split, "limit": limit,
@@ -58,6 +59,8 @@ def eval_command(
         return
     cfg = build_eval_config(env, config, list(overrides or []) + extra)
     kind = ENVS.entry(cfg.env.name).meta["kind"]
+    if kind == "math" and cfg.prompting.style != "plain":
+        raise ReproError(f"prompting.style={cfg.prompting.style} is for agent envs (alfworld, webshop)")
     if kind == "math" and exit_curve:
         from repro.eval.exit_curve import run_exit_curve as run
     elif kind == "math":
@@ -72,5 +75,6 @@ def eval_command(
     print_plan(eval_plan(cfg, run_path, kind, exit_curve) + ([note] if note else []))
     if dry_run:
         return
-    claim_new_run(run_path, fresh)
-    run(cfg)
+    with run_lock(run_path, log_line):
+        claim_new_run(run_path, fresh)
+        run(cfg)

@@ -7,8 +7,13 @@ from typing import Annotated, Optional
 
 import typer
 
+from repro.algos import ALGOS
+from repro.config import config_to_yaml, peek_value
+from repro.console import make_console
+from repro.envs import ENVS
 from repro.errors import ReproError
 from repro.registry import did_you_mean
+from repro.results.schema import RESULTS_FILE, read_results
 
 LS_HELP = ("List what exists: envs, algos, benchmarks (YAML specs), models (tiny + cached) or runs "
            "(run directories under results/ or DIR: kind, env, status, headline metric).")
@@ -20,7 +25,6 @@ BENCHMARKS_DIR = Path(__file__).resolve().parents[2] / "benchmarks"
 
 
 def _table(title: str, columns: list[str], rows: list[list[str]]) -> None:
-    from repro.console import make_console
     from rich.table import Table
 
     table = Table(title=title)
@@ -36,8 +40,6 @@ def run_rows(root: Path) -> list[list[str]]:
     import json
 
     import yaml
-
-    from repro.results.schema import RESULTS_FILE, read_results
 
     rows = []
     for config_path in sorted(root.rglob("config.yaml")):
@@ -84,12 +86,8 @@ def ls_command(
             return
         _table(f"runs under {root}", ["run", "kind", "env", "status", "headline (± stderr)"], rows)
     elif what == "envs":
-        from repro.envs import ENVS
-
         _table("envs", ["name", "kind", "description"], [[e.name, e.meta.get("kind", ""), e.description] for e in ENVS.entries()])
     elif what == "algos":
-        from repro.algos import ALGOS
-
         _table("algos", ["name", "description"], [[e.name, e.description] for e in ALGOS.entries()])
     elif what == "benchmarks":
         rows = [[str(p.relative_to(BENCHMARKS_DIR)), (p.read_text().splitlines() or [""])[0].lstrip("# ")]
@@ -105,8 +103,17 @@ def validate_command(
     config: Annotated[Path, typer.Argument(help="YAML config file, e.g. benchmarks/....yaml.")],
     overrides: Annotated[Optional[list[str]], typer.Argument(help="Overrides KEY=VALUE.", show_default=False)] = None,
 ) -> None:
-    from repro.config import config_to_yaml, peek_value
+    import yaml
 
+    if config.is_file() and "scales" in (yaml.safe_load(config.read_text()) or {}):  # a table row (benchmarks/tables/)
+        from repro.results.reproduce import validate_row_file
+
+        if overrides:
+            raise ReproError(f"{config} is a table row file; KEY=VALUE overrides apply to configs only")
+        planned = validate_row_file(config)
+        typer.echo(f"ok: {config} is a valid table row file (" + ", ".join(f"{s}: {n} runs" for s, n in planned.items()) + ")",
+                   err=True)
+        return
     command = peek_value("command", config, [], default="eval")
     if command == "eval":
         from repro.eval.config import build_eval_config

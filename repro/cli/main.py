@@ -12,6 +12,7 @@ from typing import Annotated
 import typer
 
 from repro.errors import ReproError
+from repro.paths import git_commit
 
 app = typer.Typer(
     name="repro",
@@ -25,8 +26,6 @@ app = typer.Typer(
 def _version(value: bool) -> None:
     if value:
         from importlib import metadata
-
-        from repro.paths import git_commit
 
         try:
             version = metadata.version("repro")
@@ -71,6 +70,14 @@ def main() -> None:
     except ReproError as e:
         print(f"error: {e}", file=sys.stderr)
         sys.exit(e.exit_code)
+    except OSError as e:
+        from repro.io import SPACE_ERRNOS
+
+        if e.errno not in SPACE_ERRNOS:
+            raise
+        # a write outside repro.io's helpers (a library's own file) that did not fit
+        print(f"error: cannot write {e.filename or 'a file'}: {e.strerror}; free some space and run again", file=sys.stderr)
+        sys.exit(1)
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         sys.exit(130)

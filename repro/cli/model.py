@@ -7,6 +7,9 @@ from typing import Annotated
 
 import typer
 
+from repro.config import ModelConfig
+from repro.console import make_console
+
 HELP = "Build the tiny local model, or describe a model directory (architecture, tokens, template)."
 
 app = typer.Typer(no_args_is_help=True, pretty_exceptions_show_locals=False)
@@ -31,10 +34,8 @@ def build_tiny_command(
 def info_command(
     path: Annotated[str, typer.Argument(help="'tiny' or a local Hugging Face model directory.")],
 ) -> None:
-    from repro.console import make_console
     from rich.table import Table
 
-    from repro.config import ModelConfig
     from repro.policy.hf import HFPolicy
 
     policy = HFPolicy.from_config(ModelConfig(path=path, device="cpu"))

@@ -8,6 +8,7 @@ import textwrap
 from pathlib import Path
 from typing import Any, Optional
 
+from repro.errors import ReproError
 from repro.paths import REPO_ROOT
 
 BENCHMARKS = REPO_ROOT / "benchmarks"
@@ -36,11 +37,13 @@ def _rows(rows: list[tuple[str, str]]) -> list[str]:
 
 
 def _resume_point(run_dir: Path) -> Optional[int]:
-    from repro.trainer.checkpoint import latest_checkpoint
+    from repro.trainer.checkpoint import checkpoint_iteration, latest_checkpoint
 
-    checkpoint = latest_checkpoint(run_dir / "checkpoints")
-    digits = "".join(ch for ch in checkpoint.name if ch.isdigit()) if checkpoint else ""
-    return int(digits) if digits else None
+    try:
+        checkpoint = latest_checkpoint(run_dir / "checkpoints")
+    except ReproError:  # a damaged pointer: training says so, and which checkpoint it resumes instead
+        return None
+    return checkpoint_iteration(checkpoint) if checkpoint else None
 
 
 def cpu_config_for(cfg: Any) -> Optional[Path]:
@@ -118,6 +121,12 @@ def eval_plan(cfg: Any, run_dir: Path, kind: str, exit_curve: bool = False) -> l
         rows += [("sampling", _sampling(cfg.sampling)), ("model", _model(cfg.model))]
     else:
         rows += [("policy", f"{cfg.policy} (scripted)")]
+    style = cfg.prompting
+    if kind == "agent" and style.style == "react":
+        rows += [("prompting", f"ReAct: a thought or an action per reply, ≤ {style.max_thoughts} thought(s) per step")]
+    elif kind == "agent" and style.style == "reflexion":
+        rows += [("prompting", f"Reflexion: ≤ {style.trials} ReAct trials per task, a reflection after each failed "
+                               f"one, the last {style.memory} kept")]
     rows += [("results", f"{run_dir}/")]
     return [f"plan: repro eval {cfg.env.name}" + (" --exit-curve" if exit_curve else ""), *_rows(rows)]
 

@@ -7,6 +7,10 @@ from typing import Annotated, Optional
 
 import typer
 
+from repro.cli.plan import sft_plan
+from repro.progress import log_line, print_plan
+from repro.results.schema import read_results
+
 HELP = """Warm-start a policy on expert demonstrations rendered with exactly the training prompts.
 
 The env's scripted expert (ALFWorld walkthroughs, the WebShop oracle, the maze's shortest path) plays
@@ -27,17 +31,17 @@ def sft_command(
     fresh: Annotated[bool, typer.Option("--fresh", help="Collect the demonstrations again instead of reusing demos.json.")] = False,
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Print the plan (demonstrations, training, model, where results go) and exit.")] = False,
 ) -> None:
-    from repro.cli.plan import sft_plan
-    from repro.progress import print_plan
-    from repro.results.schema import read_results
+    from repro.results.run_dir import run_lock
     from repro.trainer.sft import build_sft_config, run_sft
 
     extra = [f"run_name={run_name}"] if run_name else []
     cfg = build_sft_config(env, config, list(overrides or []) + extra)
-    print_plan(sft_plan(cfg, Path(cfg.results_dir) / (cfg.run_name or f"sft-{cfg.env.name}")))
+    run_path = Path(cfg.results_dir) / (cfg.run_name or f"sft-{cfg.env.name}")
+    print_plan(sft_plan(cfg, run_path))
     if dry_run:
         return
-    path = run_sft(cfg, fresh=fresh)
+    with run_lock(run_path, log_line):
+        path = run_sft(cfg, fresh=fresh)
     results = read_results(path)
     model_dir = results.details["exported_model"]["directory"]
     print(f"sft on {results.counts['demo_rows']} steps of {results.counts['demo_episodes']} "

@@ -7,6 +7,10 @@ from typing import Annotated, Optional
 
 import typer
 
+from repro.cli.plan import train_plan
+from repro.progress import print_plan
+from repro.results.schema import read_results
+
 HELP = """Train a policy with RL on an agent env; resumes from the run directory's last checkpoint.
 
 Prints its plan first (iterations, tasks x group size, step cap, tokens, model, device, where results
@@ -38,8 +42,6 @@ def train_command(
 
         os.execv(sys.executable, torchrun_argv(sys.executable, sys.argv[1:], nproc))
 
-    from repro.cli.plan import train_plan
-    from repro.progress import print_plan
     from repro.trainer.config import build_train_config
     from repro.trainer.loop import run_name as default_name
 
@@ -52,7 +54,6 @@ def train_command(
     if dry_run:
         return
 
-    from repro.results.schema import read_results
     from repro.trainer.loop import run_train
     from repro.trainer.view import summary_lines
 

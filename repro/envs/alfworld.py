@@ -1,4 +1,4 @@
-"""ALFWorld text games on the real TextWorld engine (envs.md §1, gigpo.md §2.1).
+"""ALFWorld text games on the real TextWorld engine (docs/envs.md §1, docs/gigpo.md §2.1).
 
 Games are the ``game.tw-pddl`` files under ``<data root>/alfworld/json_2.1.1/<split>/<task>/<trial>/``
 (valid_seen, valid_unseen shipped unpacked; train and valid_train as ``.tar.xz``, unpacked once
@@ -26,7 +26,7 @@ from repro.paths import cache_dir, data_dir
 
 UNPACKED_SPLITS = ("valid_seen", "valid_unseen")
 PACKED_SPLITS = ("train", "valid_train")
-# task directory prefix -> the paper's per-task column (gigpo.md §2.1)
+# task directory prefix -> the paper's per-task column (docs/gigpo.md §2.1)
 TASK_TYPES = {
     "pick_and_place_simple": "pick",
     "look_at_obj_in_light": "look",
@@ -67,20 +67,38 @@ def split_root(split: str, data_override: str | None = None) -> Path:
         )
     root = cache_dir() / "alfworld" / "json_2.1.1" / split
     if not root.is_dir():
-        _unpack(base / f"json_2.1.1_{split}.tar.xz", split, root)
+        _unpack(base / f"json_2.1.1_{split}.tar.xz", split, root, registered_sha256(f"alfworld/json_2.1.1_{split}.tar.xz"))
     return root
 
 
-def _unpack(archive: Path, split: str, root: Path) -> None:
-    """Extract into a temp dir beside ``root`` and rename it in, so a reader (or a concurrent
-    unpacker) never sees a half-unpacked split."""
+def registered_sha256(path: str) -> str:
+    """The sha256 the data registry (repro/data/sources.json) records for ``path``."""
+    from repro.data.sources import load_registry
+
+    return next(s.sha256 for s in load_registry() if s.path == path)
+
+
+def _unpack(archive: Path, split: str, root: Path, sha256: str) -> None:
+    """Check the archive against ``sha256`` (what the data registry records), then extract into a
+    temp dir beside ``root`` and rename it in, so a reader (or a concurrent unpacker) never sees a
+    half-unpacked split; a member that would land outside it is refused (``filter="data"``)."""
+    from repro.data.checksums import sha256_file
+
     if not archive.is_file():
         raise ReproError(f"missing ALFWorld archive {archive}; run `repro data fetch`")
+    if sha256_file(archive) != sha256:
+        raise ReproError(f"ALFWorld archive {archive} does not match its registered sha256 ({sha256[:12]}...); "
+                         f"replace it with `repro data fetch` or the original file")
     root.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{split}.", dir=root.parent))
     try:
-        with tarfile.open(archive, "r:xz") as tar:
-            tar.extractall(tmp, filter="data")
+        try:
+            with tarfile.open(archive, "r:xz") as tar:
+                tar.extractall(tmp, filter="data")
+        except tarfile.FilterError as e:
+            raise ReproError(f"ALFWorld archive {archive} holds an unsafe member, refused: {e}") from e
+        except (tarfile.TarError, EOFError, OSError) as e:  # lzma.LZMAError is an OSError
+            raise ReproError(f"cannot unpack ALFWorld archive {archive}: {e}") from e
         try:
             os.rename(tmp / "json_2.1.1" / split, root)
         except OSError:
@@ -183,7 +201,7 @@ class AlfworldEnv(AgentEnv):
     def _info(self, obs: str, infos: dict) -> dict[str, Any]:
         return {
             "admissible_actions": [a for a in infos["admissible_commands"][0] if a != "help"],
-            "anchor": obs,  # the raw feedback text (gigpo.md §2.1)
+            "anchor": obs,  # the raw feedback text (docs/gigpo.md §2.1)
             "won": bool(infos["won"][0]),
             "task": self._task,
             "task_type": self._task_type,

@@ -11,7 +11,7 @@ explicit WebShop goal). ``reset(task)`` starts an episode on it.
 
 ``info`` returned by ``reset`` and ``step`` always carries:
   * ``admissible_actions``: list[str], the actions shown to the model this step
-  * ``anchor``: the JSON-able observation GiGPO groups steps on (gigpo.md §2.1/§2.2)
+  * ``anchor``: the JSON-able observation GiGPO groups steps on (docs/gigpo.md §2.1/§2.2)
   * ``won``: bool, the task is solved
   * ``task``: str, the task description shown in the prompt
 and optionally ``task_type`` (ALFWorld: pick/look/clean/heat/cool/pick2) and ``task_score``
@@ -23,7 +23,7 @@ The config dataclass ``Config`` has at least ``name``, ``max_steps`` (episode ca
 
 Class-level hooks the rollout loop and the eval driver use (override per env):
   * ``PROMPT_FIRST`` / ``PROMPT_HISTORY`` templates and ``format_actions`` -> ``render_prompt``
-    (gigpo.md §2.3); ``ACTION_FALLBACK_CHARS`` for action projection (gigpo.md §2.4);
+    (docs/gigpo.md §2.3); ``ACTION_FALLBACK_CHARS`` for action projection (docs/gigpo.md §2.4);
   * ``SCRIPTED_POLICIES``: policy name -> ``"module:attr"`` factory
     ``make(env, task, seed, **kwargs)`` returning an object with ``act(observation, info) -> str``;
     the generic ``random`` policy is always available (:mod:`repro.rollout.scripted`);
@@ -38,7 +38,8 @@ Class-level hooks the rollout loop and the eval driver use (override per env):
 from __future__ import annotations
 
 import abc
-from typing import Any, ClassVar
+from collections import defaultdict
+from typing import Any, Callable, ClassVar
 
 from repro.errors import ReproError
 
@@ -95,7 +96,7 @@ class AgentEnv(abc.ABC):
         """The first ``n`` tasks (envs whose task order is not representative override this)."""
         return tasks[:n]
 
-    # ---- prompt (gigpo.md §2.3) -------------------------------------------------------------
+    # ---- prompt (docs/gigpo.md §2.3) -------------------------------------------------------------
 
     @classmethod
     def format_actions(cls, actions: list[str]) -> str:
@@ -145,6 +146,35 @@ class AgentEnv(abc.ABC):
     def summarize(cls, episodes: list[Any]) -> dict[str, float]:
         """Metrics of ``repro eval`` over :class:`repro.rollout.EpisodeRecord` s; failed episodes
         (worker crash/hang) count as unsuccessful."""
-        from repro.rollout.types import summarize_episodes
-
         return summarize_episodes(episodes, cls.breakdown_key)
+
+
+def _rate(num: float, den: float) -> float:
+    return num / den if den else 0.0
+
+
+def summarize_episodes(
+    episodes: list[Any], breakdown_key: Callable[[Any], str | None]
+) -> dict[str, float]:
+    """success_rate (+ success_rate_<key> per breakdown bucket), mean_return, mean_steps,
+    invalid_action_rate (invalid steps / steps), failed_episodes, over
+    :class:`repro.rollout.types.EpisodeRecord` s (read by attribute: envs sit below the rollout)."""
+    n = len(episodes)
+    steps = sum(e.steps for e in episodes)
+    metrics: dict[str, float] = {
+        "success_rate": _rate(sum(e.success for e in episodes), n),
+        "mean_return": _rate(sum(e.episode_return for e in episodes), n),
+        "mean_task_score": _rate(sum(e.task_score for e in episodes), n),
+        "mean_steps": _rate(steps, n),
+        "invalid_action_rate": _rate(sum(e.invalid_steps for e in episodes), steps),
+        "episodes": n,
+        "failed_episodes": sum(e.failed is not None for e in episodes),
+    }
+    buckets: dict[str, list[Any]] = defaultdict(list)
+    for e in episodes:
+        key = breakdown_key(e)
+        if key is not None:
+            buckets[key].append(e)
+    for key, eps in sorted(buckets.items()):
+        metrics[f"success_rate_{key}"] = _rate(sum(e.success for e in eps), len(eps))
+    return metrics

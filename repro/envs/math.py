@@ -19,7 +19,7 @@ from repro.io import read_jsonl
 from repro.paths import data_dir, data_file
 from repro.registry import did_you_mean
 
-# sgrpo.md §2.10 (paper Fig. 4): the instruction follows the problem in the user turn.
+# docs/sgrpo.md §2.10 (paper Fig. 4): the instruction follows the problem in the user turn.
 PROMPT_SUFFIX = "\nPlease reason step by step, and put your final answer within \\boxed{}."
 CHOICE_PROMPT_SUFFIX = "\nPlease reason step by step, and put the letter of your final choice within \\boxed{}."
 
@@ -37,7 +37,7 @@ class MathTaskConfig:
     name: str = ""
     split: str = "test"  # the evaluation split; `repro eval --split` overrides it
     prompt_suffix: str = PROMPT_SUFFIX
-    # DEER sends the instruction as a system message instead (sgrpo.md §2.10); "" = no system turn.
+    # DEER sends the instruction as a system message instead (docs/sgrpo.md §2.10); "" = no system turn.
     system_prompt: str = ""
     verify_timeout_s: float = 10.0  # wall clock per answer in the verifier pool
     verify_workers: int = 0  # 0 = one per CPU
@@ -179,7 +179,7 @@ class GPQADiamondConfig(MathTaskConfig):
     prompt_suffix: str = CHOICE_PROMPT_SUFFIX
     csv_path: str = "gpqa/gpqa_diamond.csv"  # under the data root, unless absolute
     # Options are shuffled per question with this seed: the plain-text copies always put the
-    # answer at "A" (sgrpo.md §4.2).
+    # answer at "A" (docs/sgrpo.md §4.2).
     shuffle_seed: int = 0
 
 
@@ -195,7 +195,7 @@ def gpqa_problem(row: dict[str, str], index: int, seed: int) -> MathProblem:
 
 
 class GPQADiamond(MathTask):
-    """GPQA Diamond from the official CSV, which is not shipped (sgrpo.md §4.2)."""
+    """GPQA Diamond from the official CSV, which is not shipped (docs/sgrpo.md §4.2)."""
 
     Config = GPQADiamondConfig
 

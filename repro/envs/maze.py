@@ -4,7 +4,7 @@ Not from either paper. It exists because ALFWorld and WebShop need a real LLM: t
 1-3k tokens and success needs 5-30 exactly right actions, so a 336k-parameter model on a 2-core CPU
 shows no reward signal. The maze keeps what the GiGPO comparison is about: multi-step episodes,
 sparse outcome reward (``win_reward`` on reaching the exit, else 0), and the same room revisited by
-different trajectories of a group (repeated anchor states, gigpo.md §4).
+different trajectories of a group (repeated anchor states, docs/gigpo.md §4).
 
 Task ``"<n>"``: maze number ``n``, a ``size`` x ``size`` grid whose walls come from a seeded
 depth-first spanning tree with ``extra_openings`` more walls removed (so there are loops), and a
@@ -211,7 +211,7 @@ class WanderPolicy:
     """Through a door toward the exit's compass direction (the hint), but each step a uniformly random
     admissible move with probability WANDER_EPSILON: it almost always arrives, by detours - a start
     where every trajectory of a group tends to succeed, so only GiGPO's step-level returns tell short
-    successes from long ones (gigpo.md §7). It reads only the observation, as the model does, so SFT
+    successes from long ones (docs/gigpo.md §7). It reads only the observation, as the model does, so SFT
     can imitate it (the shortest path needs the maze's layout, which the prompt does not show)."""
 
     def __init__(self, env: MazeEnv, seed: int):

@@ -1,13 +1,17 @@
-"""Answer checking with math-verify, in a pool of worker processes (sgrpo.md §5).
+"""Answer checking with math-verify, in a pool of worker processes (docs/sgrpo.md §5).
 
-Rewards and accuracies come from the **last \\boxed{}** of a response only
-(``try_extract_without_anchor=False``): with math-verify's defaults a stray number in a truncated
-answer ("... 3+4 = 7 and then") would be scored. math-verify's own ``signal.alarm`` timeouts are
-off; each answer instead gets a wall-clock budget in a worker process, and a worker that overruns
-it is killed and replaced. Every answer ends in exactly one verdict:
+Rewards and accuracies come from the **last \\boxed{}** of a response only (:func:`last_boxed`):
+the last top-level box, wherever it stands (inside ``\\text{}`` too); a box nested in it is part
+of it, and earlier boxes (intermediate results) are not scored. math-verify alone would join every
+box of a response ("\\boxed{1} ... \\boxed{72}" read as the set "1,72"). An unboxed answer is
+``unparsed``, never searched for a stray number (``try_extract_without_anchor=False``: with
+math-verify's defaults "... 3+4 = 7 and then" in a truncated answer would be scored), and so is a
+response whose last box never closes (cut off inside its own answer). math-verify's own
+``signal.alarm`` timeouts are off; each answer instead gets a wall-clock budget in a worker
+process, and a worker that overruns it is killed and replaced. Every answer ends in exactly one verdict:
 
 * ``correct`` / ``wrong``: a boxed answer was extracted and compared with the gold
-* ``unparsed``: no ``\\boxed{}`` (or an empty one), so nothing to compare
+* ``unparsed``: no ``\\boxed{}`` (or an empty or unclosed last one), so nothing to compare
 * ``timed_out``: no verdict within the budget (pathological expressions, e.g. ``(10^{10})!``)
 * ``error``: math-verify raised, or the gold itself did not parse; ``message`` says what
 """
@@ -17,6 +21,7 @@ from __future__ import annotations
 import logging
 import multiprocessing
 import os
+import re
 import time
 from collections import deque
 from dataclasses import dataclass
@@ -31,7 +36,7 @@ STARTUP_TIMEOUT_S = 120.0  # the first worker waits for the forkserver to import
 VERDICTS = ("correct", "wrong", "unparsed", "timed_out", "error")
 ANSWER_TYPES = ("math", "choice")
 
-# Boxed-only extraction for responses (sgrpo.md §5, "pitfall for RL rewards").
+# Boxed-only extraction for responses (docs/sgrpo.md §5, "pitfall for RL rewards").
 _BOXED_ONLY = [LatexExtractionConfig(try_extract_without_anchor=False, boxed_match_priority=0)]
 _MATH_GOLD = [LatexExtractionConfig(), ExprExtractionConfig()]
 _CHOICE_GOLD = [StringExtractionConfig()]
@@ -63,6 +68,30 @@ def _extracted_text(parsed: list) -> str:
     return strings[0] if strings else str(parsed[0])
 
 
+_BOX_OPEN = re.compile(r"\\boxed\s*\{")
+
+
+def last_boxed(response: str) -> str | None:
+    """The last top-level ``\\boxed{...}`` of ``response`` (braces matched, ``\\{``/``\\}``
+    skipped), or None when there is none or the last one never closes."""
+    last, search_from = None, 0
+    while (opening := _BOX_OPEN.search(response, search_from)) is not None:
+        depth, i = 1, opening.end()
+        while i < len(response) and depth:
+            ch = response[i]
+            if ch == "\\":
+                i += 1  # an escaped character (\{, \}) is not a brace of the box
+            elif ch == "{":
+                depth += 1
+            elif ch == "}":
+                depth -= 1
+            i += 1
+        if depth:
+            return None
+        last, search_from = response[opening.start():i], i
+    return last
+
+
 def check_answer(check: Check) -> Verdict:
     """The verdict for one answer, in this process and without any timeout (see the pool)."""
     if check.answer_type not in ANSWER_TYPES:
@@ -73,7 +102,8 @@ def check_answer(check: Check) -> Verdict:
         gold = parse(check.gold, _CHOICE_GOLD, parsing_timeout=None, raise_on_error=True)
     if not gold:
         return Verdict("error", None, f"gold answer {check.gold!r} could not be parsed")
-    pred = parse(check.response, _BOXED_ONLY, parsing_timeout=None, raise_on_error=True)
+    boxed = last_boxed(check.response)
+    pred = parse(boxed, _BOXED_ONLY, parsing_timeout=None, raise_on_error=True) if boxed else []
     if not pred:
         return Verdict("unparsed")
     extracted = _extracted_text(pred)
@@ -94,20 +124,17 @@ def check_answer(check: Check) -> Verdict:
 def _worker_main(conn) -> None:
     # math-verify warns once that its timeouts are off; the pool enforces them instead.
     logging.getLogger("math_verify").setLevel(logging.ERROR)
-    conn.send(READY)
-    while True:
-        try:
-            job = conn.recv()
-        except EOFError:
-            return
-        if job is None:
-            return
-        index, check = job
-        try:
-            verdict = check_answer(check)
-        except Exception as e:
-            verdict = Verdict("error", None, f"{type(e).__name__}: {e}"[:500])
-        conn.send((index, verdict))
+    try:
+        conn.send(READY)
+        while (job := conn.recv()) is not None:
+            index, check = job
+            try:
+                verdict = check_answer(check)
+            except Exception as e:
+                verdict = Verdict("error", None, f"{type(e).__name__}: {e}"[:500])
+            conn.send((index, verdict))
+    except (EOFError, OSError):  # the parent is gone: so are we, without a traceback
+        return
 
 
 class _Worker:

@@ -18,6 +18,7 @@ from repro.console import make_console
 from repro.envs import ENVS
 from repro.errors import ReproError
 from repro.eval.config import EvalConfig
+from repro.policy import load_policy
 from repro.progress import Counter
 from repro.results.run_dir import RunDir, default_run_name
 from repro.results.schema import Results, model_info, with_stderr
@@ -69,8 +70,16 @@ def per_task_stderr(env_cls: type, episodes: list[EpisodeRecord], summary: dict[
 
 
 def run_agent_eval(cfg: EvalConfig) -> Path:
+    from repro.eval.prompting import PROMPTED_POLICIES, env_intro
+
     env_cls = ENVS.get(cfg.env.name)
-    if cfg.policy != "model":
+    prompted = cfg.prompting.style != "plain"
+    if prompted:
+        if cfg.policy not in PROMPTED_POLICIES:
+            raise ReproError(f"prompting.style={cfg.prompting.style} needs policy {' or '.join(PROMPTED_POLICIES)} "
+                             f"(replies to its prompts), got '{cfg.policy}'")
+        env_intro(cfg.env.name)  # an env without ReAct prompts fails before any work
+    elif cfg.policy != "model":
         load_factory(env_cls, cfg.policy)  # an unknown policy name fails before any work
     split, pairs = eval_tasks(env_cls, cfg)
     run = RunDir.create(cfg.results_dir, cfg.run_name or default_run_name("eval", cfg.env.name), cfg)
@@ -86,13 +95,18 @@ def run_agent_eval(cfg: EvalConfig) -> Path:
             counter.advance(1, note=f"won {wins}")
 
         with EnvPool(env_cls, cfg.env, cfg.rollout, cfg.data_dir) as pool:
+            tasks = [task for task, _ in pairs]
+            # the run's seed selects the sampling stream, as in math evals: seeds of one config differ
+            sampling = dataclasses.replace(cfg.sampling, seed=derive_seed(cfg.seed, cfg.sampling.seed))
             if cfg.policy == "model":
-                from repro.policy import load_policy
-
                 policy = load_policy(cfg.model)
-                tasks = [task for task, _ in pairs]
-                # the run's seed selects the sampling stream, as in math evals: seeds of one config differ
-                sampling = dataclasses.replace(cfg.sampling, seed=derive_seed(cfg.seed, cfg.sampling.seed))
+            if prompted:
+                from repro.eval.prompting import ModelReplier, ScriptedReplier, run_prompted
+
+                replier = (ModelReplier(policy, sampling, cfg.env.max_prompt_tokens) if policy is not None
+                           else ScriptedReplier(cfg.seed))
+                episodes = run_prompted(pool, replier, tasks, cfg.samples, cfg.prompting, on_episode=advance)
+            elif policy is not None:
                 episodes = collect_groups(pool, policy, tasks, cfg.samples, sampling, on_episode=advance).episodes
             else:
                 episodes = run_scripted(pool, cfg.policy, pairs, seed=cfg.seed, group_size=cfg.samples,
@@ -111,7 +125,8 @@ def run_agent_eval(cfg: EvalConfig) -> Path:
                "derivation": "model policy: SeedSequence([seed, sampling.seed]); scripted policies: seed"},
         counts={"tasks": len(pairs), "episodes_per_task": cfg.samples, "episodes": len(episodes),
                 "failed_episodes": int(summary.get("failed_episodes", 0))},
-        details={"env_provenance": env_cls(cfg.env, cfg.data_dir).provenance()},
+        details={"env_provenance": env_cls(cfg.env, cfg.data_dir).provenance()}
+        | ({"prompting": dataclasses.asdict(cfg.prompting)} if prompted else {}),
     ))
     console.print(breakdown_table(env_cls, episodes, summary))
     console.print(f"results: {run.path / 'results.json'}")

@@ -19,8 +19,20 @@ from typing import Any, Optional
 from repro.config import ModelConfig, SamplingConfig, load_config, peek_value
 from repro.envs import ENVS
 from repro.errors import ReproError
-from repro.eval.exit_curve import ExitCurveConfig
+from repro.eval.prompting import PromptingConfig
 from repro.rollout.config import RolloutConfig
+
+
+@dataclass
+class ExitCurveConfig:
+    fractions: list[float] = field(default_factory=lambda: [round(0.1 * k, 1) for k in range(1, 11)])
+    answer_max_tokens: int = 1024  # cap on each forced exit's answer (S-GRPO's training default)
+
+    def validate(self, prefix: str = "exit_curve") -> None:
+        if not self.fractions or any(not 0 < f <= 1 for f in self.fractions) or self.fractions != sorted(self.fractions):
+            raise ReproError(f"{prefix}.fractions must be increasing numbers in (0, 1], got {self.fractions}")
+        if self.answer_max_tokens < 1:
+            raise ReproError(f"{prefix}.answer_max_tokens must be >= 1, got {self.answer_max_tokens}")
 
 
 @dataclass
@@ -31,6 +43,7 @@ class EvalConfig:
     sampling: SamplingConfig = field(default_factory=SamplingConfig)
     rollout: RolloutConfig = field(default_factory=RolloutConfig)  # agent envs: env worker pool
     exit_curve: ExitCurveConfig = field(default_factory=ExitCurveConfig)  # math envs, --exit-curve only
+    prompting: PromptingConfig = field(default_factory=PromptingConfig)  # agent envs: plain | react | reflexion
     policy: str = "model"  # model | expert | random | oracle | replay (which ones an env supports varies)
     split: str = ""  # "" = the env's default evaluation split
     limit: Optional[int] = None  # N problems / games / goals of the split (the first N; ALFWorld: across task types)
@@ -48,7 +61,7 @@ class EvalConfig:
             raise ReproError(f"samples must be >= 1, got {self.samples}")
 
 
-# S-GRPO's evaluation sampling (sgrpo.md §2.10: T and top-p are our assumption, recorded in every run)
+# S-GRPO's evaluation sampling (docs/sgrpo.md §2.10: T and top-p are our assumption, recorded in every run)
 PAPER_MATH_SAMPLING = {"temperature": 0.6, "top_p": 0.95, "max_new_tokens": 32768}
 TINY_MAX_NEW_TOKENS = 256
 

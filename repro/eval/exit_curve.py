@@ -4,7 +4,7 @@ For every sampled full response, force exits at fixed fractions of its thought (
 100 % of the thinking tokens: prefix + the S-GRPO answer inducer + the policy's continuation, as
 in training, :mod:`repro.rollout.serial`) and check each answer. The curve of accuracy against
 mean tokens per exit (prefix + inducer + answer) is the evidence behind the paper's claim that
-thoughts carry redundancy (sgrpo.md §1, Fig. 1). The normally decoded full response is the
+thoughts carry redundancy (docs/sgrpo.md §1, Fig. 1). The normally decoded full response is the
 reference point. Writes exit_curve.json and exit_curve.png in the run directory.
 """
 
@@ -12,23 +12,14 @@ from __future__ import annotations
 
 import dataclasses
 import time
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from repro.errors import ReproError
-
-
-@dataclass
-class ExitCurveConfig:
-    fractions: list[float] = field(default_factory=lambda: [round(0.1 * k, 1) for k in range(1, 11)])
-    answer_max_tokens: int = 1024  # cap on each forced exit's answer (S-GRPO's training default)
-
-    def validate(self, prefix: str = "exit_curve") -> None:
-        if not self.fractions or any(not 0 < f <= 1 for f in self.fractions) or self.fractions != sorted(self.fractions):
-            raise ReproError(f"{prefix}.fractions must be increasing numbers in (0, 1], got {self.fractions}")
-        if self.answer_max_tokens < 1:
-            raise ReproError(f"{prefix}.answer_max_tokens must be >= 1, got {self.answer_max_tokens}")
+from repro.console import make_console
+from repro.eval.config import ExitCurveConfig
+from repro.io import atomic_write_json, atomic_write_png
+from repro.progress import Counter
+from repro.results.schema import Metric, Results
 
 
 def curve_points(groups: list[Any], fractions: list[float]) -> dict[str, Any]:
@@ -81,8 +72,6 @@ def plot_curve(curve: dict[str, Any], title: str, path: Path) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from repro.io import atomic_write_png
-
     points = [p for p in curve["points"] if p["accuracy"] is not None]
     fig, ax = plt.subplots(figsize=(6, 4))
     xs, ys = [p["mean_tokens"] for p in points], [100 * p["accuracy"] for p in points]
@@ -105,13 +94,9 @@ def plot_curve(curve: dict[str, Any], title: str, path: Path) -> None:
 
 
 def run_exit_curve(cfg: Any, policy: Any = None) -> Path:
-    from repro.console import make_console
-
+    # math-verify loads when these are imported (1-2 s): only when a curve is drawn
     from repro.envs.verify import VerifierPool
-    from repro.eval.math import _sample_all, model_provenance, prepare_math_run
-    from repro.io import atomic_write_json
-    from repro.progress import Counter
-    from repro.results.schema import Metric, Results
+    from repro.eval.math import model_provenance, prepare_math_run, sample_all
     from repro.rollout.serial import (NOT_CLOSED, SerialConfig, build_exits, check_groups, find_thoughts,
                                       fraction_exit_positions, member_json)
 
@@ -123,7 +108,7 @@ def run_exit_curve(cfg: Any, policy: Any = None) -> Path:
 
     requests = [p for p in problems for _ in range(cfg.samples)]
     prompts = [prompt_ids[p.id] for p in requests]
-    full = _sample_all(policy, prompts, cfg, console)
+    full = sample_all(policy, prompts, cfg, console)
     serial_cfg = SerialConfig(exits=len(curve_cfg.fractions), answer_max_tokens=curve_cfg.answer_max_tokens)
     positions = [fraction_exit_positions(t.tokens, curve_cfg.fractions) for t in find_thoughts(policy, full)]
     console.print(f"forcing {sum(map(len, positions))} exits ({len(curve_cfg.fractions)} per response)")

@@ -1,5 +1,5 @@
 """Math evaluation: sample ``samples`` responses per problem, check the boxed answers, report
-accuracy (pass@1 averaged over samples) and mean generated tokens (sgrpo.md §2.10)."""
+accuracy (pass@1 averaged over samples) and mean generated tokens (docs/sgrpo.md §2.10)."""
 
 from __future__ import annotations
 
@@ -10,12 +10,14 @@ from typing import Any
 
 import numpy as np
 
+from repro.console import make_console
 from repro.envs import ENVS
 from repro.envs.math import MathProblem, MathTask
 from repro.seeding import derive_seed
 from repro.envs.verify import VERDICTS, Check, VerifierPool, count_verdicts
 from repro.errors import ReproError
 from repro.eval.config import EvalConfig
+from repro.policy import load_policy
 from repro.progress import Counter
 from repro.results.run_dir import RunDir, default_run_name
 from repro.results.schema import Metric, ModelInfo, Results, model_info
@@ -47,7 +49,7 @@ def model_provenance(policy: Any, cfg: EvalConfig) -> ModelInfo:
     return model_info(cfg.model.path, getattr(policy, "model_dir", None), cfg.model.backend)
 
 
-def _sample_all(policy: Any, prompts: list[list[int]], cfg: EvalConfig, console: Any) -> list[Any]:
+def sample_all(policy: Any, prompts: list[list[int]], cfg: EvalConfig, console: Any) -> list[Any]:
     batch = cfg.model.batch_size
     generations = []
     with Counter(f"sampling {cfg.env.name}", len(prompts), "responses", console) as counter:
@@ -83,8 +85,6 @@ def _print_table(console: Any, cfg: EvalConfig, n_problems: int, metrics: dict, 
 def prepare_math_run(cfg: EvalConfig, policy: Any, kind: str) -> tuple[MathTask, list, Any, RunDir, dict]:
     """The start every math driver shares: task, its problems (split/limit), the policy (loaded
     unless given), the run directory, and each problem's chat-prompt ids."""
-    from repro.policy import load_policy
-
     if cfg.policy != "model":
         raise ReproError(f"math envs are evaluated with --policy model only, got '{cfg.policy}'")
     task: MathTask = ENVS.get(cfg.env.name)(cfg.env, cfg.data_dir)
@@ -97,8 +97,6 @@ def prepare_math_run(cfg: EvalConfig, policy: Any, kind: str) -> tuple[MathTask,
 
 def run_math_eval(cfg: EvalConfig, policy: Any = None) -> Path:
     """``policy``: an already loaded policy for ``cfg.model`` (the sgrpo suite loads it once)."""
-    from repro.console import make_console
-
     console = make_console()
     start = time.perf_counter()
     task, problems, policy, run, prompt_ids = prepare_math_run(cfg, policy, "eval")
@@ -106,7 +104,7 @@ def run_math_eval(cfg: EvalConfig, policy: Any = None) -> Path:
 
     # Sample-major within a problem: its samples share a prompt length, so batches pad little.
     requests = [p for p in problems for _ in range(cfg.samples)]
-    generations = _sample_all(policy, [prompt_ids[p.id] for p in requests], cfg, console)
+    generations = sample_all(policy, [prompt_ids[p.id] for p in requests], cfg, console)
     sampling_s = time.perf_counter() - start
 
     checks = [Check(p.gold, g.text, p.answer_type) for p, g in zip(requests, generations)]

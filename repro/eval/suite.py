@@ -1,5 +1,5 @@
 """``repro eval --suite sgrpo``: the S-GRPO paper's evaluation protocol on all five benchmarks and
-one table in the layout of its Table 1, the paper's rows beside ours (sgrpo.md §2.10, §3).
+one table in the layout of its Table 1, the paper's rows beside ours (docs/sgrpo.md §2.10, §3).
 
 Per-benchmark samples (16 AIME 2024 / AMC 2023, 8 MATH-500 / GPQA Diamond, 4 GSM8K) and the
 sampling settings the paper does not state (T = 0.6, top-p = 0.95, 32K tokens: our assumption,
@@ -8,7 +8,7 @@ The random tiny model never ends a response by itself, so for ``--model tiny`` t
 defaults to :data:`TINY_MAX_NEW_TOKENS` instead of 32K.
 
 The paper's printed "Overall" cells are recomputed from each row's five benchmarks; cells that
-disagree beyond rounding (sgrpo.md §3.3) are marked with † and listed under the table.
+disagree beyond rounding (docs/sgrpo.md §3.3) are marked with † and listed under the table.
 """
 
 from __future__ import annotations
@@ -20,10 +20,15 @@ from typing import Any, Optional
 import yaml
 
 from repro.config import peek_value
+from repro.console import make_console
+from repro.envs import ENVS
 from repro.errors import ReproError
 from repro.eval.config import PAPER_MATH_SAMPLING, TINY_MAX_NEW_TOKENS
 from repro.io import atomic_write_json, atomic_write_text
 from repro.paths import REPO_ROOT
+from repro.policy import load_policy
+from repro.progress import print_plan
+from repro.results.schema import read_results
 
 # (env, samples per problem) in Table 1's column order
 SGRPO_BENCHMARKS = (("gsm8k", 4), ("aime2024", 16), ("amc2023", 16), ("math500", 8), ("gpqa_diamond", 8))
@@ -169,8 +174,6 @@ def suite_defaults(samples: int, config_file: Optional[Path], overrides: list[st
 
 
 def _benchmark_result(env: str, results_path: Path) -> BenchmarkResult:
-    from repro.results.schema import read_results
-
     results = read_results(results_path.parent)
     return BenchmarkResult(env, results.counts["samples_per_problem"], "ok", 100 * results.value("accuracy"),
                            results.value("mean_tokens"), str(results_path))
@@ -209,12 +212,8 @@ def run_suite(suite: str, config_file: Optional[Path], overrides: list[str], fre
     from rich.console import Console
     from rich.table import Table
 
-    from repro.console import make_console
-    from repro.envs import ENVS
     from repro.eval.config import inheritance_note
     from repro.eval.math import run_math_eval
-    from repro.policy import load_policy
-    from repro.progress import print_plan
     from repro.results.run_dir import claim_new_run
 
     console = make_console()

@@ -7,35 +7,21 @@ must match :func:`repro.policy.logprobs.response_logprobs` on the same ids.
 
 from __future__ import annotations
 
-import contextlib
 import inspect
 from pathlib import Path
-from typing import Iterator, Sequence
+from typing import Sequence
 
 import torch
 
 from repro.config.schema import ModelConfig, SamplingConfig
 from repro.errors import ReproError
-from repro.policy.base import Generation
+from repro.policy.base import Generation, request_seeds
 from repro.policy.logprobs import left_pad, position_ids_for, response_logprobs, tempered, token_logprobs
 from repro.policy.tiny import resolve_model_path
+from repro.policy.transformers_logging import quiet_progress
 
 # Stop tokens besides the tokenizer's EOS: ChatML's turn end and the pretraining document end.
 EXTRA_STOP_TOKENS = ("<|im_end|>", "<|endoftext|>")
-
-
-@contextlib.contextmanager
-def quiet_progress() -> Iterator[None]:
-    """Silence transformers' per-shard progress bars while loading or saving a model."""
-    from transformers.utils import logging as hf_logging
-
-    was_enabled = hf_logging.is_progress_bar_enabled()
-    hf_logging.disable_progress_bar()
-    try:
-        yield
-    finally:
-        if was_enabled:
-            hf_logging.enable_progress_bar()
 
 
 def resolve_device(device: str) -> torch.device:
@@ -100,24 +86,25 @@ def kv_cache_keyword(model: torch.nn.Module) -> str:
     return "cache" if "cache" in inspect.signature(model.forward).parameters else "past_key_values"
 
 
-def choose_tokens(logits: torch.Tensor, sampling: SamplingConfig, generator: torch.Generator) -> torch.Tensor:
+def choose_tokens(logits: torch.Tensor, sampling: SamplingConfig, uniforms: torch.Tensor) -> torch.Tensor:
     """Next token per row: argmax at T = 0, else a draw from softmax(logits / T) restricted to
-    the top-k tokens and the top-p nucleus (which only restrict the draw; see base.py)."""
+    the top-k tokens and the top-p nucleus (which only restrict the draw; see base.py), row ``i``
+    drawn by its own uniform ``uniforms[i]`` in [0, 1)."""
     if sampling.temperature == 0:
         return logits.argmax(-1)
-    return _inverse_cdf_draw(_restricted(tempered(logits, sampling.temperature), sampling).softmax(-1), generator)
+    return _inverse_cdf_draw(_restricted(tempered(logits, sampling.temperature), sampling).softmax(-1), uniforms)
 
 
-def sample_step(logits: torch.Tensor, sampling: SamplingConfig, generator: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
+def sample_step(logits: torch.Tensor, sampling: SamplingConfig, uniforms: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """:func:`choose_tokens` and each chosen token's log-prob (the base.py convention). An
     unrestricted draw (T > 0, no top-k/top-p: the rollouts' setting) reads the log-prob off the
     softmax it drew from, so one pass over the vocabulary serves both, the same draws as
     ``choose_tokens`` and the log-probs of ``token_logprobs`` to float32 rounding (~1e-7)."""
     if sampling.temperature == 0 or sampling.top_k > 0 or sampling.top_p < 1.0:
-        tokens = choose_tokens(logits, sampling, generator)
+        tokens = choose_tokens(logits, sampling, uniforms)
         return tokens, token_logprobs(logits, tokens, sampling.temperature)
     probs = tempered(logits, sampling.temperature).softmax(-1)
-    tokens = _inverse_cdf_draw(probs, generator)
+    tokens = _inverse_cdf_draw(probs, uniforms)
     return tokens, probs.gather(-1, tokens.unsqueeze(-1)).squeeze(-1).log()
 
 
@@ -135,12 +122,22 @@ def _restricted(scaled: torch.Tensor, sampling: SamplingConfig) -> torch.Tensor:
     return scaled
 
 
-def _inverse_cdf_draw(probs: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
-    """One token per row from ``probs``: several times faster than torch.multinomial on a small
-    model's step."""
+def _inverse_cdf_draw(probs: torch.Tensor, uniforms: torch.Tensor) -> torch.Tensor:
+    """One token per row from ``probs`` at its uniform: several times faster than
+    torch.multinomial on a small model's step."""
     cdf = probs.cumsum(-1)
-    u = torch.rand((cdf.shape[0], 1), generator=generator, device=cdf.device) * cdf[:, -1:]
+    u = uniforms.unsqueeze(-1) * cdf[:, -1:]
     return torch.searchsorted(cdf, u, right=True).squeeze(-1).clamp(max=cdf.shape[-1] - 1)
+
+
+def row_uniforms(seeds: Sequence[int], steps: int) -> torch.Tensor:
+    """``[len(seeds), steps]`` uniforms, row ``i`` from a CPU generator seeded ``seeds[i]``: a
+    response's draws depend on its own seed only, not on which other prompts share its batch
+    (one failed episode leaves the others' draws as they were), and not on the device."""
+    out = torch.empty(len(seeds), steps)
+    for i, seed in enumerate(seeds):
+        out[i] = torch.rand(steps, generator=torch.Generator().manual_seed(int(seed)))
+    return out
 
 
 class HFPolicy:
@@ -160,7 +157,9 @@ class HFPolicy:
         self.end_of_think_id = single_token_id(tokenizer, "</think>")
 
     @classmethod
-    def from_config(cls, model_cfg: ModelConfig) -> "HFPolicy":
+    def from_config(cls, model_cfg: ModelConfig, **engine_kwargs) -> "HFPolicy":
+        if engine_kwargs:  # a vLLM engine setting reached the wrong backend
+            raise ReproError(f"the hf backend takes no engine settings, got {sorted(engine_kwargs)}")
         model_cfg.validate()
         torch.set_num_threads(model_cfg.num_threads)
         model_dir = resolve_model_path(model_cfg.path)
@@ -187,19 +186,22 @@ class HFPolicy:
         return chat_prompt_ids(self.tokenizer, self.model_dir, messages, **template_kwargs)
 
     def sample(
-        self, prompts: Sequence[Sequence[int]], sampling: SamplingConfig, *, kv_cache: bool = True
+        self, prompts: Sequence[Sequence[int]], sampling: SamplingConfig, seeds: Sequence[int] | None = None,
+        *, kv_cache: bool = True,
     ) -> list[Generation]:
-        """One response per prompt, in chunks of ``batch_size``; one generator seeded with
-        ``sampling.seed`` drives every chunk, so the same inputs give the same outputs.
+        """One response per prompt, in chunks of ``batch_size``; response ``i`` draws from its own
+        generator seeded ``seeds[i]`` (default ``sampling.seed + i``, as the vLLM backend seeds its
+        requests), so a response is a function of its prompt and seed whatever shares its batch.
         ``kv_cache=False`` recomputes the whole sequence each step (a reference and a benchmark)."""
         sampling.validate()
         if any(len(p) == 0 for p in prompts):
             raise ReproError("cannot sample from an empty prompt")
-        generator = torch.Generator(device=self.device).manual_seed(sampling.seed)
+        seeds = request_seeds(sampling, len(prompts), seeds)
         generations: list[Generation] = []
         for start in range(0, len(prompts), self.batch_size):
             chunk = prompts[start:start + self.batch_size]
-            generations += self._sample_batch(chunk, sampling, generator, kv_cache)
+            uniforms = row_uniforms(seeds[start:start + self.batch_size], sampling.max_new_tokens)
+            generations += self._sample_batch(chunk, sampling, uniforms, kv_cache)
         return generations
 
     @torch.inference_mode()
@@ -219,6 +221,9 @@ class HFPolicy:
             scores += [logprobs[i, :len(r)].tolist() for i, r in enumerate(chunk_responses)]
         return scores
 
+    def sleep(self) -> None:
+        """Nothing to free: the sampler is a torch module in the trainer's own memory."""
+
     def load_weights(self, state_dict: dict[str, torch.Tensor]) -> None:
         """Take the trainer's updated weights (full, unsharded; cast to this model's dtype)."""
         self.model.load_state_dict(state_dict)
@@ -228,11 +233,11 @@ class HFPolicy:
     @torch.inference_mode()
     def _sample_batch(
         self, prompts: Sequence[Sequence[int]], sampling: SamplingConfig,
-        generator: torch.Generator, kv_cache: bool,
+        uniforms: torch.Tensor, kv_cache: bool,
     ) -> list[Generation]:
         batch = len(prompts)
         ids, attention = left_pad(prompts, self.pad_id)
-        ids, attention = ids.to(self.device), attention.to(self.device)
+        ids, attention, uniforms = ids.to(self.device), attention.to(self.device), uniforms.to(self.device)
         positions = position_ids_for(attention)
         stop_ids = set(self.stop_ids)
         # A stop string ending in the newest token lies within its last len(bytes) + 1 tokens.
@@ -244,7 +249,7 @@ class HFPolicy:
         active = list(range(batch))
         done = torch.zeros(batch, dtype=torch.bool, device=self.device)
         step_ids, step_positions, cache = ids, positions, None
-        for _ in range(sampling.max_new_tokens):
+        for t in range(sampling.max_new_tokens):
             if kv_cache:
                 out = self.model(input_ids=step_ids, attention_mask=attention, position_ids=step_positions,
                                  use_cache=True, logits_to_keep=1, **{self.cache_keyword: cache})
@@ -253,7 +258,7 @@ class HFPolicy:
                 out = self.model(input_ids=ids, attention_mask=attention, position_ids=positions,
                                  use_cache=False, logits_to_keep=1)
             logits = out.logits[:, -1].float()
-            tokens, token_lps = sample_step(logits, sampling, generator)
+            tokens, token_lps = sample_step(logits, sampling, uniforms[:, t])
             tokens = tokens.masked_fill(done, self.pad_id)
             token_list, logprob_list = tokens.tolist(), token_lps.tolist()
 

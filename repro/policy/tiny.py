@@ -23,6 +23,7 @@ from pathlib import Path
 from repro.errors import ReproError
 from repro.io import atomic_write_json, read_jsonl
 from repro.paths import cache_dir, data_dir, data_file
+from repro.policy.transformers_logging import quiet_progress
 
 TINY_NAME = "tiny"
 MANIFEST = "manifest.json"
@@ -224,7 +225,6 @@ def build_tiny(out_dir: Path, recipe: dict = RECIPE) -> dict:
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(recipe["seed"])
         model = Qwen3ForCausalLM(config)
-    from repro.policy.hf import quiet_progress
 
     out_dir.mkdir(parents=True)
     with quiet_progress():

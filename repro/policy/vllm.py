@@ -41,7 +41,7 @@ over the kept tokens (vllm#42259), so train at top-p = 1 and top-k = 0 when the 
 feed the PPO ratio. Scoring uses prompt log-probs, which vLLM computes at T = 1 only. In fp32 on
 CPU, sampled log-probs agree with the HF scorer to 1e-4 (tests/test_policy_vllm.py).
 
-Training with vLLM (``repro train model.backend=vllm``, peers.md §4.2 "SPMD colocate"): every
+Training with vLLM (``repro train model.backend=vllm``, docs/peers.md §4.2 "SPMD colocate"): every
 training process builds its own engine (tensor parallel 1; under torchrun with vLLM's
 ``external_launcher`` executor, one seed per rank). The trainer keeps its own HF copy of the
 weights (FSDP2-sharded under torchrun), puts the engine to sleep for the update, then
@@ -75,7 +75,7 @@ from typing import Sequence
 
 from repro.config.schema import ModelConfig, SamplingConfig
 from repro.errors import ReproError
-from repro.policy.base import Generation
+from repro.policy.base import Generation, request_seeds
 from repro.policy.tiny import resolve_model_path
 
 INSTALL_HINT = ("vLLM is not installed; on a CUDA machine run: pip install 'repro[vllm]' "
@@ -122,16 +122,17 @@ def hidden_modules(names: Sequence[str]):
 def training_engine_kwargs(world_size: int, rank: int, gpu_memory_utilization: float = 0.6) -> dict:
     """``vllm.LLM`` keyword arguments for an engine that lives inside training process ``rank``
     (a pure mapping): torchrun's processes as vLLM's workers, and a seed per rank so ranks do not
-    draw the same responses (gigpo.md §3: utilisation 0.6; the CPU build ignores it)."""
+    draw the same responses (docs/gigpo.md §3: utilisation 0.6; the CPU build ignores it)."""
     kwargs = {"tensor_parallel_size": 1, "seed": rank, "gpu_memory_utilization": gpu_memory_utilization}
     if world_size > 1:
         kwargs["distributed_executor_backend"] = "external_launcher"
     return kwargs
 
 
-def sampling_params_kwargs(sampling: SamplingConfig, stop_ids: Sequence[int] = (), index: int = 0) -> dict:
-    """``vllm.SamplingParams`` keyword arguments for request ``index`` of a batch (a pure
-    mapping). Each request gets its own seed: vLLM seeds per request, so repeated prompts (a
+def sampling_params_kwargs(sampling: SamplingConfig, stop_ids: Sequence[int] = (), seed: int | None = None) -> dict:
+    """``vllm.SamplingParams`` keyword arguments for one request seeded ``seed`` (default
+    ``sampling.seed``; a pure mapping). Each request of a batch gets its own seed
+    (:func:`repro.policy.base.request_seeds`): vLLM seeds per request, so repeated prompts (a
     GRPO group) with one shared seed would all draw the same response. ``stop_ids`` are the
     policy's stop tokens (vLLM stops at the EOS of the tokenizer and generation config by itself;
     the HF backend also stops at ChatML's ends)."""
@@ -147,7 +148,7 @@ def sampling_params_kwargs(sampling: SamplingConfig, stop_ids: Sequence[int] = (
         "stop_token_ids": list(stop_ids),
         "include_stop_str_in_output": True,  # the stop string stays in the response (as in hf)
         "skip_special_tokens": False,  # keep "</think>" in the text
-        "seed": sampling.seed + index,
+        "seed": sampling.seed if seed is None else seed,
         "logprobs": 0,  # the sampled token's own log-prob only
     }
 
@@ -224,16 +225,18 @@ class VLLMPolicy:
 
         return chat_prompt_ids(self.tokenizer, self.model_dir, messages, **template_kwargs)
 
-    def sample(self, prompts: Sequence[Sequence[int]], sampling: SamplingConfig) -> list[Generation]:
+    def sample(
+        self, prompts: Sequence[Sequence[int]], sampling: SamplingConfig, seeds: Sequence[int] | None = None
+    ) -> list[Generation]:
         import vllm
 
         from repro.policy.hf import response_text
 
         if any(len(p) == 0 for p in prompts):
             raise ReproError("cannot sample from an empty prompt")
-        params = [vllm.SamplingParams(**sampling_params_kwargs(sampling, self.stop_ids, i),
+        params = [vllm.SamplingParams(**sampling_params_kwargs(sampling, self.stop_ids, seed),
                                       skip_reading_prefix_cache=not self.read_prefix_cache)
-                  for i in range(len(prompts))]
+                  for seed in request_seeds(sampling, len(prompts), seeds)]
         outputs = self.llm.generate([{"prompt_token_ids": list(p)} for p in prompts], params, use_tqdm=False)
         generations = []
         for prompt, out in zip(prompts, outputs):

@@ -1,4 +1,4 @@
-"""Run directories -> paper-table cells (peers.md §2 row 1: every number says how it was made).
+"""Run directories -> paper-table cells (docs/peers.md §2 row 1: every number says how it was made).
 
 Reads the results.json (:mod:`repro.results.schema`) of any mix of eval and training runs (a
 training run reports its last validation, as the papers do), matches each run to a paper row (``claim.json`` written
@@ -26,6 +26,7 @@ from repro.paths import REPO_ROOT
 from repro.registry import did_you_mean
 from repro.results.run_dir import METRICS_SCHEMA_VERSION
 from repro.results.schema import RESULTS_FILE, Results, read_results
+from repro.results.step_groups import share_metrics
 from repro.results.tables import (OURS_ONLY, OURS_ONLY_NAME, Column, Comparison, ComparisonRow, PaperTable, Value,
                                   load_paper_table, paper_envs, row_label)
 
@@ -113,13 +114,18 @@ def infer_row(config: dict[str, Any], is_train: bool, is_math: bool) -> str:
         algo = config.get("algo", "")
         advantage = config.get("advantage") or {}
         if algo == "gigpo":
-            return GIGPO_MODES.get(advantage.get("mode"), f"gigpo-{advantage.get('mode')}")
+            row = GIGPO_MODES.get(advantage.get("mode"), f"gigpo-{advantage.get('mode')}")
+            components = advantage.get("components", "both")  # Fig. 4's ablation (repro.algos.gigpo)
+            return row if components == "both" else f"{row}-{components}-only"
         if algo == "sgrpo":
             return SGRPO_REWARDS.get(advantage.get("reward", "decay"), f"sgrpo-{advantage.get('reward')}")
         return algo
     if is_math:
         return "vanilla"
     policy = config.get("policy", "model")
+    style = (config.get("prompting") or {}).get("style", "plain")
+    if style != "plain":  # ReAct / Reflexion (repro.eval.prompting)
+        return style if policy == "model" else f"scripted-{policy}-{style}"
     return "prompting" if policy == "model" else f"scripted-{policy}"
 
 
@@ -187,6 +193,7 @@ def load_run(path: str | Path) -> Run:
     if is_train:
         steps = int(results.details.get("validation_iteration") or 0)
         lines = _training_lines(path)
+        metrics |= share_metrics(lines, int(config.get("iterations") or 0))  # the paper's §5.5 step-group shares
         wall = sum(line.get("timing", {}).get(k, 0.0) for line in lines for k in TRAIN_WALL_KEYS) or results.provenance.elapsed_s
         model = _display_path(results.model.path or "?")
     else:
@@ -367,7 +374,7 @@ def build_comparison(runs: list[Run], table_name: str, command: str = "", paper_
                         ours[column.id] = next((v for c in mine if c.runs[0].env == column.env
                                                 for v in [c.value(column)] if v is not None), None)
                 for column in table.columns:
-                    if column.overall_of:  # plain mean of the benchmarks (sgrpo.md §3.3), only when all ran
+                    if column.overall_of:  # plain mean of the benchmarks (docs/sgrpo.md §3.3), only when all ran
                         parts = [ours.get(i) for i in column.overall_of]
                         ours[column.id] = (Value(statistics.fmean(p.mean for p in parts))
                                            if all(p is not None for p in parts) else None)

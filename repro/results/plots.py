@@ -11,10 +11,8 @@ import numpy as np
 
 from repro.io import atomic_write_png, read_jsonl
 from repro.results.compare import HEADLINE_METRICS, Headline, Run
+from repro.results.step_groups import SIZE_BUCKETS, bucket_fractions
 from repro.results.tables import row_label
-
-# the §5.5 buckets of step-group size (gigpo.md §6.3): 1, 2-5, 6-9 (around N = 8), 10-49, >= 50
-SIZE_BUCKETS = ((1, 1, "1"), (2, 5, "2-5"), (6, 9, "6-9"), (10, 49, "10-49"), (50, None, "≥50"))
 
 
 # math training lines (S-GRPO and its baselines): the full response is what the eval's metric
@@ -147,17 +145,6 @@ def plot_training_curves(runs: list[Run], out: Path) -> Path | None:
     atomic_write_png(out, fig, dpi=110, bbox_inches="tight")
     _close(fig)
     return out
-
-
-def bucket_fractions(counts: dict[str, int]) -> np.ndarray:
-    """Fraction of step groups in each §5.5 size bucket."""
-    totals = np.zeros(len(SIZE_BUCKETS))
-    for size, count in counts.items():
-        s = int(size)
-        for b, (low, high, _) in enumerate(SIZE_BUCKETS):
-            if s >= low and (high is None or s <= high):
-                totals[b] += count
-    return totals / totals.sum() if totals.sum() else totals
 
 
 def plot_step_group_sizes(runs: list[Run], out: Path) -> Path | None:

@@ -186,6 +186,27 @@ def check_configs(runs: list[PlannedRun], results_dir: Path) -> None:
             raise ReproError(f"{run.name}: {e}") from None
 
 
+def validate_row_file(path: Path) -> dict[str, int]:
+    """Check every run of one row file at every scale it has, as ``--dry-run`` does (its warm starts
+    from the ``_shared.yaml`` beside it or above it); returns scale -> runs planned."""
+    import tempfile
+
+    path = path.resolve()
+    rows_dir = next((d for d in (ROWS_DIR, *path.parents) if path.is_relative_to(d) and (d / SHARED_FILE).is_file()),
+                    path.parent)
+    scales = (yaml.safe_load(path.read_text()) or {}).get("scales") or {}
+    unknown = sorted(set(scales) - set(SCALES))
+    if unknown:
+        raise ReproError(f"{path.name}: unknown scale '{unknown[0]}'; choose from {', '.join(SCALES)}")
+    planned = {}
+    with tempfile.TemporaryDirectory() as results_dir:
+        for scale in scales:
+            runs = plan(scale, rows_dir, only=str(path.relative_to(rows_dir)))[0]
+            check_configs(runs, Path(results_dir))
+            planned[scale] = len(runs)
+    return planned
+
+
 def is_done(run: PlannedRun, results_dir: Path) -> bool:
     """The run finished, and with the results schema this repro reads (an older one is redone)."""
     import json
@@ -300,7 +321,7 @@ def regenerate(console: Any, runs: list[PlannedRun], results_dir: Path, tables_d
     from repro.results.compare import build_comparison, load_run
     from repro.results.plots import write_plots
     from repro.results.studies import load_studies, study_markdown
-    from repro.results.tables import PAPER_TABLES, render_markdown
+    from repro.results.tables import PAPER_TABLES, load_paper_table, render_markdown
 
     evaluated = {r.model_from for r in runs}  # training runs whose exported model a later run evaluates
     studies = load_studies(ROWS_DIR)
@@ -323,6 +344,9 @@ def regenerate(console: Any, runs: list[PlannedRun], results_dir: Path, tables_d
         planned = {r.name for r in mine}  # a suite's record names are <run>/<benchmark>
         merged = {name: run for name, run in recorded.items()
                   if name in planned or str(Path(name).parent) in planned} | reported
+        if table in PAPER_TABLES:  # a row shared with a table of fewer envs (gigpo-groups: ALFWorld only) leaves the rest out
+            envs = load_paper_table(table).envs
+            merged = {name: run for name, run in merged.items() if run.env in envs}
         if not merged:
             continue
         comparison = build_comparison(list(merged.values()), table if table in PAPER_TABLES else "none", command)

@@ -2,12 +2,16 @@
 samples.jsonl (evals; training runs: samples/iter_N.jsonl), metrics.jsonl (training, SFT).
 
 Every file is written atomically (see :mod:`repro.io`); results.json is written last, so its
-presence means the run finished.
+presence means the run finished. A process that writes a run directory holds its lock
+(:func:`run_lock`) for as long as it runs, so a second process on the same directory is refused
+before it touches anything.
 """
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
+import fcntl
 import hashlib
 import os
 import platform
@@ -16,7 +20,7 @@ import time
 from dataclasses import dataclass, field
 from importlib import metadata
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
 from repro.config.load import save_config
 from repro.errors import ReproError
@@ -25,6 +29,7 @@ from repro.paths import git_commit
 from repro.results.schema import RESULTS_FILE, Provenance, Results
 
 METRICS_SCHEMA_VERSION = 1  # each metrics.jsonl line (training and SFT)
+LOCK_FILE = ".lock"  # holds the pid of the process running in the directory
 
 
 def hardware() -> dict[str, Any]:
@@ -62,14 +67,68 @@ def default_run_name(kind: str, env: str) -> str:
     return f"{kind}-{env}-{time.strftime('%Y%m%d-%H%M%S')}"
 
 
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # someone else's process
+        return True
+    return True
+
+
+@contextlib.contextmanager
+def run_lock(path: Path, log: Any = None) -> Iterator[None]:
+    """Hold an advisory lock (``flock``) on run directory ``path`` while the body runs; refuse with
+    one line if another process holds it. The kernel drops the lock of a process that dies, so a
+    lock file left by a dead pid is stale: it is taken over, and ``log`` says so."""
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise ReproError(f"cannot create run directory {path}: {e.strerror}") from e
+    lock_path = path / LOCK_FILE
+    while True:
+        handle = open(lock_path, "a+")
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            handle.seek(0)
+            holder = handle.read().strip() or "?"
+            handle.close()
+            raise ReproError(f"run directory {path} is in use by process {holder} (two runs in one directory "
+                             f"would mix their files); wait for it to end, or pass --run-name NAME") from None
+        # the holder we waited on may have unlinked the file just before releasing it: lock the new one
+        if os.path.exists(lock_path) and os.fstat(handle.fileno()).st_ino == os.stat(lock_path).st_ino:
+            break
+        handle.close()
+    handle.seek(0)
+    previous = handle.read().strip()
+    if previous.isdigit() and int(previous) != os.getpid() and log is not None:
+        state = "gone" if not _pid_alive(int(previous)) else "no longer holding it"
+        log(f"run directory {path}: taking over the lock of process {previous}, which is {state}")
+    handle.seek(0)
+    handle.truncate()
+    handle.write(f"{os.getpid()}\n")
+    handle.flush()
+    try:
+        yield
+    finally:
+        with contextlib.suppress(OSError):
+            os.unlink(lock_path)
+        handle.close()
+
+
 def claim_new_run(path: Path, fresh: bool) -> None:
     """An eval about to write ``path``: refuse a directory that already holds a run (as ``repro
-    train`` refuses a different config), unless ``fresh``, which clears it first."""
-    if path.is_dir() and any(path.iterdir()):
+    train`` refuses a different config), unless ``fresh``, which clears it first (all but the
+    lock this process holds)."""
+    held = [p for p in path.iterdir() if p.name != LOCK_FILE] if path.is_dir() else []
+    if held:
         if not fresh:
             raise ReproError(f"run directory {path} already holds a run; pass --fresh to replace it "
                              f"or --run-name NAME for a new one")
-        shutil.rmtree(path)
+        for p in held:
+            shutil.rmtree(p) if p.is_dir() and not p.is_symlink() else p.unlink()
 
 
 @dataclass

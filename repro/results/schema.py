@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Optional
 
+from repro.data.checksums import directory_sha256
 from repro.errors import ReproError
 
 SCHEMA_VERSION = 2
@@ -122,8 +123,6 @@ def with_stderr(values: dict[str, Any], stderr: dict[str, Optional[float]]) -> d
 
 def model_info(path: Optional[str], directory: Optional[str | Path], backend: Optional[str]) -> ModelInfo:
     """The model as configured and the hash of the directory its weights came from."""
-    from repro.data.checksums import directory_sha256
-
     has_dir = directory is not None and Path(directory).is_dir()
     return ModelInfo(path=path, directory=str(directory) if directory is not None else None,
                      sha256=directory_sha256(directory) if has_dir else None, backend=backend)

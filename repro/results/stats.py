@@ -1,6 +1,6 @@
 """Small statistics helpers for reported metrics: standard errors, Student-t confidence intervals
 and Welch's t-test, without SciPy (the Student-t distribution via the regularised incomplete beta
-function, Numerical Recipes §6.4)."""
+function, Numerical Recipes, section 6.4)."""
 
 from __future__ import annotations
 

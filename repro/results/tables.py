@@ -19,7 +19,8 @@ from repro.registry import did_you_mean
 
 PAPER_DIR = Path(__file__).resolve().parent / "paper"
 PAPER_TABLES = {"gigpo-table1": "gigpo_table1.yaml", "sgrpo-table1": "sgrpo_table1.yaml",
-                "sgrpo-table2": "sgrpo_table2.yaml"}
+                "sgrpo-table2": "sgrpo_table2.yaml", "gigpo-table5": "gigpo_table5.yaml",
+                "gigpo-fig4": "gigpo_fig4.yaml", "gigpo-groups": "gigpo_groups.yaml", "sgrpo-fig3": "sgrpo_fig3.yaml"}
 OURS_ONLY = "none"  # --paper none: a table of our runs alone, for envs no paper table has
 OURS_ONLY_NAME = "ours"  # that table's name in file names and records
 FORMATS = ("md", "csv", "json")
@@ -47,7 +48,7 @@ class Column:
     env: Optional[str] = None  # None for a derived "overall" column
     metric: Optional[str] = None
     scale: float = 1.0  # our metric x scale = the paper's unit (fractions -> %)
-    overall_of: tuple[str, ...] = ()  # plain mean of these columns (sgrpo.md §3.3)
+    overall_of: tuple[str, ...] = ()  # plain mean of these columns (docs/sgrpo.md §3.3)
 
     @property
     def digits(self) -> int:

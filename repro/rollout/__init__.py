@@ -22,14 +22,15 @@ Interface (stable; the trainer and the estimators build on it)::
   ``g * group_size + member``; step indices are 0-based.
 * Each step the loop renders the env's prompt (``env_cls.render_prompt``: role line, task, the last
   ``history_length`` observation/action pairs, step number, observation, admissible actions, the
-  ``<think>``/``<action>`` instruction; gigpo.md §2.3), tokenizes it with the policy's chat
+  ``<think>``/``<action>`` instruction; docs/gigpo.md §2.3), tokenizes it with the policy's chat
   template, generates for all active envs of a pipeline stage in one ``sample`` call, projects the
-  reply to an action (:func:`repro.rollout.prompt.project_action`, gigpo.md §2.4) and steps the
+  reply to an action (:func:`repro.rollout.prompt.project_action`, docs/gigpo.md §2.4) and steps the
   env. A prompt longer than ``env_cfg.max_prompt_tokens`` raises :class:`ReproError` (the paper's
   ``truncation='error'``).
 * Lock-step with overlap: trajectories are split (traj id modulo) into
-  ``RolloutConfig.pipeline_stages`` fixed stages; while one stage generates, the env workers step the others. Batch composition and
-  per-call sampling seeds are fixed, so a rollout is reproducible given ``sampling.seed``.
+  ``RolloutConfig.pipeline_stages`` fixed stages; while one stage generates, the env workers step the others. Each reply is
+  sampled with its own seed, fixed by (``sampling.seed``, trajectory, step), so a rollout is
+  reproducible given ``sampling.seed`` and an episode that fails leaves the others' draws as they were.
   ``pipeline_stages=1`` is plain lock-step over every active env.
 * Environments live in a bounded pool of worker processes (``num_workers``, default: the CPU
   count); an episode stays on the worker that reset it. A worker that crashes or exceeds

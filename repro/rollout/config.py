@@ -10,7 +10,7 @@ from repro.errors import ReproError
 
 def default_num_workers() -> int:
     """One env worker per CPU this process may run on, shared among the training processes of this
-    machine under torchrun (``LOCAL_WORLD_SIZE``; peers.md §4.2)."""
+    machine under torchrun (``LOCAL_WORLD_SIZE``; docs/peers.md §4.2)."""
     cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
     return max(1, cpus // int(os.environ.get("LOCAL_WORLD_SIZE", "1")))
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 from dataclasses import dataclass, field
 from typing import Any, Callable, Optional
 
@@ -11,13 +10,15 @@ from repro.rollout.pool import EnvPool, Result
 from repro.rollout.prompt import project_action
 from repro.rollout.scripted import finish_record, load_factory
 from repro.rollout.types import EpisodeRecord, Rollout, StepRow
+from repro.seeding import derive_seed
 
 OnEpisode = Optional[Callable[[EpisodeRecord], None]]
 
 
-def round_seed(base: int, round_index: int, stage: int, stages: int) -> int:
-    """A distinct sampling seed per generation call, fixed by (base seed, round, stage)."""
-    return base * 1_000_003 + round_index * stages + stage
+def reply_seed(base: int, traj: int, step: int) -> int:
+    """The sampling seed of one reply, fixed by (base seed, trajectory, step) alone: which other
+    episodes share its generation call (a failed one drops out) does not change its draws."""
+    return derive_seed(base, traj, step)
 
 
 @dataclass
@@ -82,7 +83,6 @@ def collect_groups(
             end(tr)
 
     by_stage = [[tr for tr in trajs if tr.stage == s] for s in range(stages)]
-    round_index = 0
     while not all(tr.finished for tr in trajs):
         for s, members in enumerate(by_stage):
             while any(tr.pending for tr in members):
@@ -92,8 +92,8 @@ def collect_groups(
             if not ready:
                 continue
             prompts = [_prompt_ids(policy, env_cls, env_cfg, tr) for tr in ready]
-            call = dataclasses.replace(sampling, seed=round_seed(sampling.seed, round_index, s, stages))
-            for tr, prompt, gen in zip(ready, prompts, policy.sample(prompts, call)):
+            seeds = [reply_seed(sampling.seed, tr.record.traj, len(tr.rows)) for tr in ready]
+            for tr, prompt, gen in zip(ready, prompts, policy.sample(prompts, sampling, seeds)):
                 reply = gen.text  # special tokens kept (<think> may be one), the ending EOS dropped
                 action, valid = project_action(reply, env_cls.ACTION_FALLBACK_CHARS)
                 tr.rows.append(StepRow(
@@ -107,7 +107,6 @@ def collect_groups(
                 })
                 tr.pending = True
                 pool.step(tr.record.traj, action)
-        round_index += 1
     rows = [row for tr in trajs if tr.record.failed is None for row in tr.rows]
     return Rollout(rows=rows, episodes=[tr.record for tr in trajs])
 

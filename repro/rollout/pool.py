@@ -46,6 +46,13 @@ class Result:
 def _worker_main(conn: Connection, env_cls: type, env_cfg: Any, data_dir: str | None) -> None:
     # Ctrl-C reaches the whole process group; the parent decides what happens to workers.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        _serve(conn, env_cls, env_cfg, data_dir)
+    except (EOFError, OSError):  # the parent is gone (killed, or exited without stopping us): so are we
+        pass
+
+
+def _serve(conn: Connection, env_cls: type, env_cfg: Any, data_dir: str | None) -> None:
     from repro.rollout.scripted import run_scripted_episode
 
     envs: dict[int, Any] = {}
@@ -83,6 +90,21 @@ def _worker_main(conn: Connection, env_cls: type, env_cfg: Any, data_dir: str | 
                 envs.pop(eid).close()
             last = traceback.extract_tb(e.__traceback__)[-1]
             conn.send(("error", f"{type(e).__name__}: {e} ({os.path.basename(last.filename)}:{last.lineno})"))
+
+
+def _crash_reason(proc: Any) -> str:
+    """Why a worker whose pipe or process ended is gone; read after join, since a pipe can close
+    a moment before its process is reaped (and ``exitcode`` is None until then)."""
+    proc.join(timeout=5)
+    code = proc.exitcode
+    if code is None:
+        return "worker stopped answering (its pipe closed)"
+    if code < 0:
+        try:
+            return f"worker crashed (killed by {signal.Signals(-code).name})"
+        except ValueError:
+            pass
+    return f"worker crashed (exit code {code})"
 
 
 @dataclass
@@ -196,7 +218,7 @@ class EnvPool:
             if w.inflight is not None:
                 continue
             if not w.proc.is_alive():  # died while idle (e.g. OOM-killed): nobody to blame
-                self._recover(i, f"worker died while idle (exit code {w.proc.exitcode})")
+                self._recover(i, f"worker died while idle ({_crash_reason(w.proc)})")
                 w = self._workers[i]
             if w.queue:
                 req = w.queue.popleft()
@@ -229,12 +251,11 @@ class EnvPool:
                     try:
                         status, value = w.conn.recv()
                     except (EOFError, OSError):
-                        self._recover(i, f"worker crashed (exit code {w.proc.exitcode})")
+                        self._recover(i, _crash_reason(w.proc))
                         continue
                     self._finish(i, status == "ok", value)
                 elif w.proc.sentinel in ready:
-                    w.proc.join()
-                    self._recover(i, f"worker crashed (exit code {w.proc.exitcode})")
+                    self._recover(i, _crash_reason(w.proc))
                 elif time.monotonic() >= w.deadline:
                     self._recover(i, f"worker hung for more than {self._timeout(w.inflight):.0f} s")
             self._dispatch()

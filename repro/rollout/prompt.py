@@ -1,10 +1,15 @@
-"""Reply -> action projection and format validity (gigpo.md §2.4)."""
+"""Reply -> action projection and format validity (docs/gigpo.md §2.4)."""
 
 from __future__ import annotations
 
 import re
 
 _CJK = re.compile("[\u4e00-\u9fff]")
+
+
+def contains_cjk(text: str) -> bool:
+    """A CJK character makes a reply invalid (docs/gigpo.md §2.4: the reference's language check)."""
+    return _CJK.search(text) is not None
 
 
 def project_action(reply: str, fallback_chars: int) -> tuple[str, bool]:
@@ -20,5 +25,5 @@ def project_action(reply: str, fallback_chars: int) -> tuple[str, bool]:
     if start == -1 or end == -1:
         return lower[-fallback_chars:], False
     action = lower[start + len("<action>"):end].strip()
-    valid = "<think>" in reply and "</think>" in reply and not _CJK.search(reply)
+    valid = "<think>" in reply and "</think>" in reply and not contains_cjk(reply)
     return action, valid

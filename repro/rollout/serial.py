@@ -1,4 +1,4 @@
-"""Serial-group rollouts for S-GRPO (sgrpo.md §2.2-2.4, §2.13).
+"""Serial-group rollouts for S-GRPO (docs/sgrpo.md §2.2-2.4, §2.13).
 
 For each query: sample one full response O⁰ (phase 1); pick m exit positions uniformly over its
 thinking tokens (without replacement, sorted, at least one token kept); for each exit take the
@@ -13,7 +13,7 @@ token carries the behaviour policy's log-prob even when it is masked out of the 
 
 Answers are checked on the text after the end of thinking: an exit's continuation, the full
 rollout's conclusion after its own ``</think>``. A full rollout that never closes its thought
-gets the verdict ``thought_not_closed`` (reward 0, §2.13 item 2) and is not sent to the verifier;
+gets the verdict ``thought_not_closed`` (reward 0, docs/sgrpo.md §2.13 item 2) and is not sent to the verifier;
 exits are still placed inside the thought it has.
 """
 
@@ -29,7 +29,7 @@ from repro.config.schema import SamplingConfig
 from repro.errors import ReproError
 from repro.seeding import derive_seed
 
-# sgrpo.md §2.4 (paper Fig. 2 caption and Algorithm 1), verbatim.
+# docs/sgrpo.md §2.4 (paper Fig. 2 caption and Algorithm 1), verbatim.
 INDUCER = "Time is limited, stop thinking and start answering.\n</think>\n\n"
 END_OF_THINK = "</think>"
 BEGIN_THINK = "<think>"
@@ -41,7 +41,7 @@ _PHASE1, _POSITIONS, _PHASE2 = 0, 1, 2
 
 @dataclass
 class SerialConfig:
-    """The serial group's settings (sgrpo.md §2.13 defaults)."""
+    """The serial group's settings (docs/sgrpo.md §2.13 defaults)."""
 
     exits: int = 8  # m: early exits per query; the group has m + 1 members
     answer_max_tokens: int = 1024  # cap on an exit's continuation; a capped exit without a box is wrong
@@ -70,10 +70,6 @@ class SerialMember:
     extracted: str | None = None
     reward: float = 0.0
     advantage: float = 0.0
-
-    @property
-    def is_exit(self) -> bool:
-        return self.exit_position is not None
 
     @property
     def correct(self) -> bool:
@@ -170,7 +166,7 @@ def fraction_exit_positions(n_thinking: int, fractions: Sequence[float]) -> list
 
 
 def exit_loss_mask(prefix_len: int, inducer_len: int, continuation_len: int, train_on_inducer: bool) -> list[bool]:
-    """Gradient on prefix + answer; the forced inducer only when ``train_on_inducer`` (§2.7)."""
+    """Gradient on prefix + answer; the forced inducer only when ``train_on_inducer`` (docs/sgrpo.md §2.7)."""
     return [True] * prefix_len + [train_on_inducer] * inducer_len + [True] * continuation_len
 
 

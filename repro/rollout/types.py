@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-from collections import defaultdict
 from dataclasses import asdict, dataclass, field
-from typing import Any, Callable
+from typing import Any
 
 
 @dataclass
 class StepRow:
-    """One model reply in one environment step (the unit of training for agents, gigpo.md §1)."""
+    """One model reply in one environment step (the unit of training for agents, docs/gigpo.md §1)."""
 
     group: int  # tasks[group]: the N trajectories of a group start from the same task
     traj: int  # unique within the rollout: group * group_size + member
@@ -19,7 +18,7 @@ class StepRow:
     logprobs: list[float]  # sampled log-probs, one per response id (repro.policy.base convention)
     anchor: Any  # the env's raw observation the reply answered (GiGPO anchor state)
     reward: float  # env reward of this step
-    valid: bool  # format validity (gigpo.md §2.4)
+    valid: bool  # format validity (docs/gigpo.md §2.4)
     done: bool  # the episode ended with this step (won, env end or max_steps)
     episode_return: float = 0.0  # the trajectory's total env reward (filled when it ends)
     episode_length: int = 0  # the trajectory's number of steps (filled when it ends)
@@ -55,32 +54,3 @@ class Rollout:
     rows: list[StepRow]  # rows of failed episodes are dropped (their trajectory is incomplete)
     episodes: list[EpisodeRecord]  # ordered by traj
 
-
-def _rate(num: float, den: float) -> float:
-    return num / den if den else 0.0
-
-
-def summarize_episodes(
-    episodes: list[EpisodeRecord], breakdown_key: Callable[[EpisodeRecord], str | None]
-) -> dict[str, float]:
-    """success_rate (+ success_rate_<key> per breakdown bucket), mean_return, mean_steps,
-    invalid_action_rate (invalid steps / steps), failed_episodes."""
-    n = len(episodes)
-    steps = sum(e.steps for e in episodes)
-    metrics: dict[str, float] = {
-        "success_rate": _rate(sum(e.success for e in episodes), n),
-        "mean_return": _rate(sum(e.episode_return for e in episodes), n),
-        "mean_task_score": _rate(sum(e.task_score for e in episodes), n),
-        "mean_steps": _rate(steps, n),
-        "invalid_action_rate": _rate(sum(e.invalid_steps for e in episodes), steps),
-        "episodes": n,
-        "failed_episodes": sum(e.failed is not None for e in episodes),
-    }
-    buckets: dict[str, list[EpisodeRecord]] = defaultdict(list)
-    for e in episodes:
-        key = breakdown_key(e)
-        if key is not None:
-            buckets[key].append(e)
-    for key, eps in sorted(buckets.items()):
-        metrics[f"success_rate_{key}"] = _rate(sum(e.success for e in eps), len(eps))
-    return metrics

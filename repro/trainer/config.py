@@ -1,5 +1,5 @@
 """The ``repro train`` config: one typed dataclass (defaults = the paper's ALFWorld setting,
-gigpo.md §3), the env's own section and the algorithm's estimator options chosen by name."""
+docs/gigpo.md §3), the env's own section and the algorithm's estimator options chosen by name."""
 
 from __future__ import annotations
 
@@ -7,7 +7,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Optional
 
+from repro.algos import ALGOS
 from repro.config import ModelConfig, SamplingConfig, load_config, peek_value
+from repro.envs import ENVS
 from repro.errors import ReproError
 from repro.rollout.config import RolloutConfig
 from repro.trainer.loss import LossOptions
@@ -31,7 +33,7 @@ class OptimConfig:
 class ValidationConfig:
     """Validation every ``eval_every`` iterations, through ``repro eval``'s agent driver."""
 
-    episodes: int = 128  # tasks of the split, one episode each (gigpo.md §2.1: 128 envs)
+    episodes: int = 128  # tasks of the split, one episode each (docs/gigpo.md §2.1: 128 envs)
     split: str = ""  # "" = the env's evaluation split
     sampling: SamplingConfig = field(default_factory=lambda: SamplingConfig(temperature=0.4))
 
@@ -92,9 +94,6 @@ class TrainConfig:
 def build_train_config(algo: Optional[str], env: Optional[str], config_file: Optional[Path],
                        overrides: list[str]) -> TrainConfig:
     """Pick the algorithm and env (flags beat the file and overrides), then merge everything."""
-    from repro.algos import ALGOS
-    from repro.envs import ENVS
-
     algo_name = algo or peek_value("algo", config_file, overrides, default=TrainConfig.algo)
     env_name = env or peek_value("env.name", config_file, overrides)
     if not env_name:

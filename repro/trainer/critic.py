@@ -1,4 +1,4 @@
-"""PPO with a critic, the GiGPO paper's strongest non-group baseline (gigpo.md §3, §5).
+"""PPO with a critic, the GiGPO paper's strongest non-group baseline (docs/gigpo.md §3, §5).
 
 * the critic is the policy's own transformer (a deep copy of the loaded checkpoint's backbone,
   no LM head) with a scalar value head; it has its own AdamW (lr 1e-5) and is checkpointed
@@ -31,7 +31,7 @@ from repro.trainer.update import SINGLE, UpdateBatch, micro_batches, mini_batche
 
 @dataclass
 class CriticConfig:
-    lr: float = 1e-5  # gigpo.md §3: critic lr 1e-5
+    lr: float = 1e-5  # docs/gigpo.md §3: critic lr 1e-5
     weight_decay: float = 0.01
     betas: list[float] = field(default_factory=lambda: [0.9, 0.999])
     grad_clip: float = 1.0

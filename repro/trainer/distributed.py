@@ -1,4 +1,4 @@
-"""Scale-out: the same ``repro train`` as one SPMD program under ``torchrun`` (peers.md §4.2).
+"""Scale-out: the same ``repro train`` as one SPMD program under ``torchrun`` (docs/peers.md §4.2).
 
     torchrun --standalone --nproc-per-node 2 -m repro train -c benchmarks/gigpo/cpu/alfworld_grpo.yaml
     torchrun --nnodes 2 --nproc-per-node 8 --rdzv-backend c10d --rdzv-endpoint HOST:PORT -m repro train ...

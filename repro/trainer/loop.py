@@ -1,4 +1,4 @@
-"""The RL training loop for multi-turn agents (GiGPO, GRPO, RLOO; gigpo.md §1, §3).
+"""The RL training loop for multi-turn agents (GiGPO, GRPO, RLOO; docs/gigpo.md §1, §3).
 
 An iteration: sample ``tasks_per_iteration`` training tasks → roll out ``group_size``
 trajectories per task with the shared loop (:mod:`repro.rollout`) → advantages from the
@@ -10,7 +10,7 @@ Reproducibility: every random choice of iteration ``i`` draws from a seed derive
 resumed from the checkpoint of iteration ``k`` repeats iterations ``k+1…`` bit for bit (CPU).
 Metrics lines written after the checkpoint are dropped on resume, so none is duplicated.
 
-Scale-out (peers.md §4, :mod:`repro.trainer.distributed`): under ``torchrun`` each rank rolls out
+Scale-out (docs/peers.md §4, :mod:`repro.trainer.distributed`): under ``torchrun`` each rank rolls out
 its share of whole task groups, so the estimator never needs another rank's rows; the model is
 sharded with FSDP2, rank 0 writes every file, and a run is reproducible at a fixed world size.
 World size 1 is the plain single-process trainer.
@@ -18,6 +18,7 @@ World size 1 is the plain single-process trainer.
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import dataclasses
 import random
@@ -30,11 +31,11 @@ import numpy as np
 import torch
 
 from repro.errors import ReproError
-from repro.io import append_jsonl, atomic_write_jsonl, read_jsonl
-from repro.results.run_dir import METRICS_SCHEMA_VERSION, RunDir
+from repro.io import append_jsonl, atomic_write_jsonl, read_jsonl, read_jsonl_prefix
+from repro.results.run_dir import METRICS_SCHEMA_VERSION, RunDir, run_lock
 from repro.seeding import derive_seed
 from repro.trainer import metrics as M
-from repro.trainer.checkpoint import latest_checkpoint, load_checkpoint, save_checkpoint
+from repro.trainer.checkpoint import latest_checkpoint, load_checkpoint, resume_checkpoint, save_checkpoint
 from repro.trainer.config import TrainConfig
 from repro.trainer.distributed import full_state_dict, global_group, init_distributed, rank_seed, rank_share, shard_model
 from repro.trainer.update import UpdateBatch, causal_lm_scorer, logprob_mismatch, ppo_epoch, recompute_logprobs
@@ -82,15 +83,15 @@ def config_differences(saved_yaml: str, cfg: TrainConfig) -> list[str]:
     return sorted(k for k in old.keys() | new.keys() if k not in RESUMABLE_KEYS and old.get(k) != new.get(k))
 
 
-def prepare_run_dir(cfg: TrainConfig, fresh: bool) -> tuple[RunDir, Path | None]:
-    """The run directory (config.yaml written) and the checkpoint to resume from, if any."""
+def prepare_run_dir(cfg: TrainConfig, fresh: bool, log: Any = None) -> tuple[RunDir, Path | None]:
+    """The run directory (config.yaml written) and the intact checkpoint to resume from, if any."""
     path = Path(cfg.results_dir) / run_name(cfg)
     if fresh:
         for directory in (CHECKPOINTS, MODEL, *ITERATION_DIRS):
             shutil.rmtree(path / directory, ignore_errors=True)
         for name in (METRICS, "results.json", "samples.jsonl"):
             (path / name).unlink(missing_ok=True)
-    checkpoint = latest_checkpoint(path / CHECKPOINTS)
+    checkpoint = resume_checkpoint(path / CHECKPOINTS, log)
     if checkpoint is not None and (path / "config.yaml").is_file():
         diff = config_differences((path / "config.yaml").read_text(), cfg)
         if diff:
@@ -103,10 +104,19 @@ def iteration_file(run_path: Path, directory: str, iteration: int) -> Path:
     return run_path / directory / f"iter_{iteration:06d}.jsonl"
 
 
-def truncate_metrics(path: Path, last_iteration: int) -> None:
-    """Drop metrics lines and per-iteration files of iterations after the checkpoint (they will be redone)."""
+def truncate_metrics(path: Path, last_iteration: int, log: Any = None) -> None:
+    """Drop metrics lines and per-iteration files of iterations after the checkpoint (they will be
+    redone), and a partial last line (a crash inside an append; ``log`` says so). The lines kept
+    must be iterations 1..``last_iteration``, the checkpoint's history."""
     if path.is_file():
-        atomic_write_jsonl(path, [r for r in read_jsonl(path) if r["iteration"] <= last_iteration])
+        lines, partial = read_jsonl_prefix(path)
+        if partial is not None and log is not None:
+            log(f"dropping the partial last line of {path} ({len(partial)} characters; a crash cut it short)")
+        kept = [r for r in lines if r.get("iteration", 0) <= last_iteration]
+        if [r.get("iteration") for r in kept] != list(range(1, last_iteration + 1)) and last_iteration:
+            raise ReproError(f"{path} does not hold iterations 1-{last_iteration} of the checkpoint it resumes "
+                             f"(it has {[r.get('iteration') for r in kept][-5:]} last); pass --fresh to start over")
+        atomic_write_jsonl(path, kept)
     for directory in ITERATION_DIRS:
         for file in (path.parent / directory).glob("iter_*.jsonl"):
             if int(file.stem.removeprefix("iter_")) > last_iteration:
@@ -340,7 +350,7 @@ class Trainer:
             if main:
                 log_line(f"resumed from checkpoint {checkpoint} (iteration {start})")
         if main:
-            truncate_metrics(metrics_path, start)
+            truncate_metrics(metrics_path, start, log_line)
         trackers = Trackers(cfg.report_to if main else [], self.run_dir.path, run_name(cfg),
                             OmegaConf.to_container(OmegaConf.structured(cfg)))
         try:
@@ -438,16 +448,26 @@ def run_train(cfg: TrainConfig, fresh: bool = False) -> Path:
     """Train (or resume) the run ``cfg`` describes; returns the run directory. Under torchrun every
     rank calls this; rank 0 prepares the run directory and writes the results."""
     refuse_in_reimported_main("run_train()")  # an unguarded script's workers would wipe the run directory
+    from repro.progress import log_line
+
     dist = init_distributed(cfg.model.device)
+    lock = run_lock(Path(cfg.results_dir) / run_name(cfg), log_line) if dist.is_main else contextlib.nullcontext()
+    with lock:  # rank 0 holds it for the whole run, before anything in the directory is read or written
+        return _run_train(cfg, dist, fresh)
+
+
+def _run_train(cfg: TrainConfig, dist: Any, fresh: bool) -> Path:
     if cfg.tasks_per_iteration % dist.world:
         raise ReproError(f"tasks_per_iteration={cfg.tasks_per_iteration} does not split into whole task groups "
                          f"over {dist.world} ranks; make it a multiple of the world size")
+    from repro.progress import log_line
+
     if dist.is_main:
-        run_dir, checkpoint = prepare_run_dir(cfg, fresh)
+        run_dir, checkpoint = prepare_run_dir(cfg, fresh, log_line)
     dist.barrier()
     if not dist.is_main:
         run_dir = RunDir(Path(cfg.results_dir) / run_name(cfg))
-        checkpoint = latest_checkpoint(run_dir.path / CHECKPOINTS)
+        checkpoint = resume_checkpoint(run_dir.path / CHECKPOINTS)
     if cfg.math is not None:
         from repro.trainer.sgrpo import MathTrainer as trainer_cls
     elif cfg.algo == "ppo":

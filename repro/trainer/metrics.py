@@ -17,7 +17,7 @@ import numpy as np
 def anchor_group_sizes(anchor_group: np.ndarray) -> dict[str, float]:
     """Summary of GiGPO's step groups (rows sharing an anchor state inside one episode group,
     given as dense codes per row): how many, their mean and largest size, and the fraction of rows
-    alone in theirs (those get no step-level signal, gigpo.md §4.2 step 5)."""
+    alone in theirs (those get no step-level signal, docs/gigpo.md §4.2 step 5)."""
     sizes = np.bincount(anchor_group)
     sizes = sizes[sizes > 0]
     if not sizes.size:
@@ -28,7 +28,7 @@ def anchor_group_sizes(anchor_group: np.ndarray) -> dict[str, float]:
         "step_group_size_mean": float(sizes.mean()),
         "step_group_size_max": int(sizes.max()),
         "singleton_row_fraction": float((sizes == 1).sum() / sizes.sum()),
-        # size -> number of step groups of that size (the §5.5 distribution, plotted by repro.results.plots)
+        # size -> number of step groups of that size (the paper's §5.5 distribution, plotted by repro.results.plots)
         "step_group_size_counts": {str(size): int(count) for size, count in enumerate(np.bincount(sizes)) if count},
     }
 

@@ -6,7 +6,7 @@ reward, so every group is all-zero and every advantage is 0.
 Demonstrations come from the real envs: the env's scripted expert (ALFWorld: the game's stored
 walkthrough; WebShop: the oracle shopper; maze: a shortest path) plays ``episodes`` training tasks
 inside the env workers, then its actions are replayed step by step through the env pool, parsed
-from the target reply as the rollout loop parses a model's (so lower-cased, gigpo.md §2.4), so every
+from the target reply as the rollout loop parses a model's (so lower-cased, docs/gigpo.md §2.4), so every
 step has the exact ``(task, observation, admissible actions, history)`` the rollout loop would see
 and only episodes the replay wins are kept (``successful_only``).
 
@@ -43,7 +43,12 @@ from pathlib import Path
 from typing import Any, Optional
 
 from repro.config import ModelConfig, load_config, peek_value
+from repro.envs import ENVS
 from repro.errors import ReproError
+from repro.io import atomic_write_json, atomic_write_jsonl
+from repro.policy import load_policy
+from repro.progress import Counter, log_line
+from repro.results.schema import Metric, Results, model_info
 from repro.rollout.config import RolloutConfig
 
 DEMOS = "demos.json"
@@ -88,8 +93,6 @@ class SFTConfig:
 
 
 def build_sft_config(env: Optional[str], config_file: Optional[Path], overrides: list[str]) -> SFTConfig:
-    from repro.envs import ENVS
-
     env_name = env or peek_value("env.name", config_file, overrides)
     if not env_name:
         raise ReproError("no env given: pass --env NAME (see `repro ls envs`)")
@@ -145,7 +148,7 @@ def collect_demos(cfg: SFTConfig, env_cls: type) -> list[dict[str, Any]]:
 
 def as_projected(think: str, action: str, env_cls: type) -> str:
     """The action as the rollout loop would send it after parsing the target reply (lower-cased,
-    gigpo.md §2.4): that is what the env executes and what later prompts show in the history."""
+    docs/gigpo.md §2.4): that is what the env executes and what later prompts show in the history."""
     from repro.rollout import project_action
 
     return project_action(format_reply(think, action), env_cls.ACTION_FALLBACK_CHARS)[0]
@@ -178,8 +181,6 @@ def replay(pool: Any, episodes: list[tuple[Any, list[str]]]) -> list[dict[str, A
 def load_or_collect_demos(cfg: SFTConfig, env_cls: type, run_path: Path) -> list[dict[str, Any]]:
     import json
 
-    from repro.io import atomic_write_json
-
     path = run_path / DEMOS
     key = demos_key(cfg)
     if path.is_file():
@@ -192,7 +193,7 @@ def load_or_collect_demos(cfg: SFTConfig, env_cls: type, run_path: Path) -> list
 
 
 def format_reply(think: str, action: str) -> str:
-    """The target reply in the paper's format (gigpo.md §2.3-2.4)."""
+    """The target reply in the paper's format (docs/gigpo.md §2.3-2.4)."""
     return f"<think>{think}</think><action>{action}</action>"
 
 
@@ -278,7 +279,7 @@ def train_rows(policy: Any, rows: list[tuple[list[int], list[int]]], cfg: SFTCon
 def save_model(model: Any, tokenizer: Any, target: Path) -> None:
     """``save_pretrained`` (weights, config, tokenizer) into a temp dir beside ``target``, then swap
     it in, so a reader never sees a half-written model directory."""
-    from repro.policy.hf import quiet_progress
+    from repro.policy.transformers_logging import quiet_progress
 
     target.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=target.parent))
@@ -302,12 +303,7 @@ def run_sft(cfg: SFTConfig, fresh: bool = False, show_progress: bool = True) -> 
 
     import torch
 
-    from repro.envs import ENVS
-    from repro.io import atomic_write_jsonl
-    from repro.policy import load_policy
-    from repro.progress import Counter, log_line
     from repro.results.run_dir import METRICS_SCHEMA_VERSION, RunDir
-    from repro.results.schema import Metric, Results, model_info
 
     env_cls = ENVS.get(cfg.env.name)
     run_dir = RunDir.create(cfg.results_dir, cfg.run_name or f"sft-{cfg.env.name}", cfg)

@@ -1,11 +1,11 @@
-"""The math recipe of the trainer: S-GRPO and its baselines (sgrpo.md §2, §2.9).
+"""The math recipe of the trainer: S-GRPO and its baselines (docs/sgrpo.md §2, §2.9).
 
 Same :class:`repro.trainer.loop.Trainer` (policy, optimiser, PPO update, checkpoints, metrics,
 resume); only the rollout and the advantages differ:
 
 * ``sgrpo``: one serial group per query (:mod:`repro.rollout.serial`: full response + m forced
   exits), Eq. 1 rewards and ``r − mean(r)`` (:mod:`repro.algos.sgrpo`); groups without a correct
-  early exit are dropped when ``math.filter_groups`` (§2.8), over-sampling ``math.oversample``×
+  early exit are dropped when ``math.filter_groups`` (docs/sgrpo.md §2.8), over-sampling ``math.oversample``×
   queries to refill the batch; the kept fraction is logged.
 * ``grpo``: a parallel group of ``group_size`` full responses per query, reward = correctness,
   GRPO's group normalisation (:mod:`repro.algos.grpo`).
@@ -15,7 +15,7 @@ resume); only the rollout and the advantages differ:
 Defaults follow Eq. 2: PPO-clip (ε = 0.2) without KL, dual clip or entropy bonus, sequence-mean
 then group-mean aggregation (``loss.aggregation=token-mean`` for DAPO/Dr.GRPO-style). A response's
 answer is what follows its ``</think>``; a response that never closes its thought scores 0 in every
-algorithm (§2.13), so the three are compared on one rule.
+algorithm (docs/sgrpo.md §2.13), so the three are compared on one rule.
 """
 
 from __future__ import annotations
@@ -28,8 +28,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Optional
 
+from repro.algos import ALGOS
 from repro.config import SamplingConfig, load_config
+from repro.envs import ENVS
 from repro.errors import ReproError
+from repro.io import atomic_write_jsonl, read_jsonl
 from repro.results.stats import stderr_of_mean
 from repro.rollout.serial import SerialConfig
 from repro.trainer.config import TrainConfig
@@ -44,9 +47,9 @@ class MathRecipeConfig:
     serial: SerialConfig = field(default_factory=SerialConfig)  # sgrpo only
     train_split: str = "train"
     # a local JSONL with question/answer (or problem/answer) fields instead of the env's train split
-    # (DeepMath-103K, the paper's training set, is not available offline: sgrpo.md §4.3)
+    # (DeepMath-103K, the paper's training set, is not available offline: docs/sgrpo.md §4.3)
     train_file: str = ""
-    filter_groups: bool = True  # sgrpo: drop groups whose early exits are all wrong (§2.8)
+    filter_groups: bool = True  # sgrpo: drop groups whose early exits are all wrong (docs/sgrpo.md §2.8)
     oversample: float = 2.0  # sgrpo with filter_groups: roll out ceil(oversample × tasks_per_iteration) queries
 
     def validate(self, prefix: str = "math") -> None:
@@ -63,9 +66,6 @@ def eq2_loss() -> LossOptions:
 
 
 def build_math_train_config(algo_name: str, env_name: str, config_file: Optional[Path], overrides: list[str]) -> TrainConfig:
-    from repro.algos import ALGOS
-    from repro.envs import ENVS
-
     if algo_name not in MATH_ALGOS:
         raise ReproError(f"algo '{algo_name}' does not train on math envs; choose one of {', '.join(MATH_ALGOS)}")
     default = TrainConfig(algo=algo_name, advantage=ALGOS.get(algo_name).config(), env=ENVS.get(env_name).Config(),
@@ -82,7 +82,6 @@ def build_math_train_config(algo_name: str, env_name: str, config_file: Optional
 
 def read_train_file(path: str) -> list[Any]:
     from repro.envs.math import MathProblem
-    from repro.io import read_jsonl
 
     problems = []
     for i, row in enumerate(read_jsonl(path)):
@@ -116,7 +115,6 @@ class MathTrainer(Trainer):
         return [self.policy.chat_prompt(self.task_source.messages(p)) for p in problems]
 
     def iteration(self, pool: Any, it: int) -> dict[str, Any]:
-        from repro.io import atomic_write_jsonl
         from repro.rollout.serial import group_summary, member_json
         from repro.trainer import metrics as M
         from repro.trainer.loop import SAMPLES, TimedPolicy, iteration_file
@@ -215,7 +213,6 @@ class MathTrainer(Trainer):
         """Accuracy (last boxed answer of the whole response, as `repro eval`) and mean tokens on
         the first ``validation.episodes`` problems of the env's evaluation split, one sample each."""
         from repro.envs.verify import Check
-        from repro.io import atomic_write_jsonl
         from repro.trainer.loop import TimedPolicy
 
         cfg = self.cfg

@@ -1,4 +1,4 @@
-"""One PPO epoch over the step rows of an iteration (gigpo.md §1 "Update").
+"""One PPO epoch over the step rows of an iteration (docs/gigpo.md §1 "Update").
 
 Rows are split into mini-batches of ``mini_batch_rows`` (one optimiser step each) and every
 mini-batch into micro-batches of ``micro_batch_rows`` (gradient accumulation, bounded memory);
@@ -81,7 +81,7 @@ def mini_batches(batch: UpdateBatch, order: Sequence[int], mini_batch_rows: int,
                  dist: Dist = SINGLE) -> Iterator[tuple[list[list[int]], float, int]]:
     """One item per optimiser step: (micro-batches, trained tokens, rows) of the *global* mini-batch.
 
-    ``mini_batch_rows`` is global (gigpo.md §3); each rank takes its share of its own rows, and every
+    ``mini_batch_rows`` is global (docs/gigpo.md §3); each rank takes its share of its own rows, and every
     rank yields the same number of steps. A mini-batch without trained tokens is skipped (everywhere).
     """
     local = math.ceil(mini_batch_rows / dist.world)

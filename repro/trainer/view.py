@@ -20,6 +20,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any, Optional
 
+from repro.console import make_console
 from repro.progress import Heartbeat, duration, interactive, log_line
 
 
@@ -220,8 +221,6 @@ class LiveView(_View):
 
     def __init__(self, cfg: Any, name: str, start: int):
         from rich.live import Live
-
-        from repro.console import make_console
 
         super().__init__(cfg, name, start)
         self.note = f"resumed after iteration {start}" if start else ""

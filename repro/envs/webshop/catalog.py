@@ -1,9 +1,9 @@
-"""WebShop's small product set and its synthetic goals (envs.md §3 "Sessions and goals").
+"""WebShop's small product set and its synthetic goals (docs/envs.md §3 "Sessions and goals").
 
 Products come from ``webshop/documents_1k.jsonl`` (records already in WebShop's ``load_products``
 form), goal material from ``webshop/items_ins_v2_1000.json``. The original draws product prices
 and price caps with the unseeded global ``random`` and then shuffles with seed 233, so its goal
-list differs between runs (envs.md §4 item 6); here one seeded ``random.Random`` makes the draws
+list differs between runs (docs/envs.md §4 item 6); here one seeded ``random.Random`` makes the draws
 and is re-seeded with the same seed for the shuffle, so the list is a pure function of the seed.
 """
 

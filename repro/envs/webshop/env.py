@@ -1,4 +1,4 @@
-"""The WebShop text environment: pages, actions and purchase reward of envs.md §3, rendered
+"""The WebShop text environment: pages, actions and purchase reward of docs/envs.md §3, rendered
 directly as WebShop's "simple" text observation (visible text pieces joined with " [SEP] ").
 """
 
@@ -30,9 +30,9 @@ class WebShopConfig:
     max_steps: int = 15  # GiGPO's env.max_steps for WebShop
     history_length: int = 2
     max_prompt_tokens: int = 4096
-    goal_seed: int = 233  # seeds the price draws, price caps and goal shuffle (envs.md §4 item 6)
+    goal_seed: int = 233  # seeds the price draws, price caps and goal shuffle (docs/envs.md §4 item 6)
     test_goals: int = 500  # goals [0, test_goals) are the test split, the rest train
-    success_reward: float = 10.0  # training reward of a purchase with WebShop reward 1.0 (gigpo.md §2.2)
+    success_reward: float = 10.0  # training reward of a purchase with WebShop reward 1.0 (docs/gigpo.md §2.2)
     bm25_k1: float = 0.9
     bm25_b: float = 0.4
 

@@ -1,7 +1,7 @@
 """Scripted WebShop shoppers (factories ``make(env, task, seed, **kwargs)``, see repro.rollout.scripted).
 
 * ``oracle``: searches the goal's instruction, pages through the results until the target ASIN
-  shows up, selects the goal's option values and buys (envs.md §3.2: the original environment with
+  shows up, selects the goal's option values and buys (docs/envs.md §3.2: the original environment with
   this search gives reward 1.0 on 142 of goals 0-199). If the target is not among the hits it
   searches again and buys the first result.
 * ``replay``: sends recorded actions in order (then no-ops until the step cap).

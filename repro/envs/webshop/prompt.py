@@ -1,4 +1,4 @@
-"""What the model sees in WebShop: formatted page, action list, prompt text (gigpo.md §2.2-§2.4)."""
+"""What the model sees in WebShop: formatted page, action list, prompt text (docs/gigpo.md §2.2-§2.4)."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ SEARCH_PLACEHOLDER = "search[<your query>]"
 PROMPT_FALLBACK_CHARS = 13000  # longer history prompts fall back to the no-history prompt
 ACTION_FALLBACK_CHARS = 20  # reply without <action> tags: its last 20 characters are the action
 
-# verl-agent's WebShop prompt texts (gigpo.md §2.3), verbatim
+# verl-agent's WebShop prompt texts (docs/gigpo.md §2.3), verbatim
 TEMPLATE_NO_HISTORY = """
 You are an expert autonomous agent operating in the WebShop e\u2011commerce environment. 
 Your task is to: {task_description}.

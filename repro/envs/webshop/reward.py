@@ -1,4 +1,4 @@
-"""WebShop's purchase reward (envs.md §3 "Reward at Buy Now"), quirks included.
+"""WebShop's purchase reward (docs/envs.md §3 "Reward at Buy Now"), quirks included.
 
 reward = (matched attributes + matched options + price_ok) / (n_attributes + n_options + 1) * r_type
 

@@ -1,4 +1,4 @@
-"""BM25 over the products' ``contents`` field, standing in for pyserini's Lucene (envs.md §3.1).
+"""BM25 over the products' ``contents`` field, standing in for pyserini's Lucene (docs/envs.md §3.1).
 
 bm25s with ``method="lucene"``, k1 = 0.9, b = 0.4 (Anserini's defaults), its English stop words and
 the Snowball stemmer: 0.93 top-1 agreement with Lucene's own ranking (bench/search.py measures it).
