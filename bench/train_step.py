@@ -21,7 +21,7 @@ COLUMNS = ["rollout_s", "generate_s", "env_s", "advantage_s", "update_s", "token
 def measure(config: str, iterations: int, results: Path) -> list[dict]:
     from repro.io import read_jsonl
     from repro.trainer.config import build_train_config
-    from repro.trainer.loop import run_train
+    from repro.trainer.run import run_train
 
     cfg = build_train_config(None, None, CPU_CONFIGS / f"{config}.yaml",
                              [f"iterations={iterations}", "eval_every=0", f"results_dir={results}"])

@@ -19,7 +19,7 @@ import torch
 from repro.errors import ReproError
 from repro.trainer.checkpoint import (MANIFEST, file_digests, load_checkpoint, resume_checkpoint, save_checkpoint,
                                       verify_checkpoint)
-from repro.trainer.loop import truncate_metrics
+from repro.trainer.run import truncate_metrics
 
 ROOT = Path(__file__).resolve().parents[1]
 

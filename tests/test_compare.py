@@ -57,7 +57,7 @@ def maze_runs(tmp_path_factory) -> Path:
     import torch
 
     from repro.trainer.config import build_train_config
-    from repro.trainer.loop import run_train
+    from repro.trainer.run import run_train
     from repro.trainer.sft import build_sft_config, run_sft
 
     torch.set_num_threads(1)

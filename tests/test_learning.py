@@ -82,7 +82,7 @@ def success_rise(run_path: Path) -> tuple[float, float]:
 
 def test_format_only_start_is_well_formed_and_near_random(warm_start, tmp_path):
     """The start RL must improve on: well-formed replies, but no better than random choices."""
-    from repro.trainer.loop import run_train
+    from repro.trainer.run import run_train
 
     cfg = train_config("grpo", warm_start, tmp_path, "iterations=1", "run_name=start")
     lines = read_jsonl(run_train(cfg, fresh=True) / "metrics.jsonl")
@@ -91,7 +91,7 @@ def test_format_only_start_is_well_formed_and_near_random(warm_start, tmp_path):
 
 
 def rise_of(algo: str, model: Path, results: Path, *overrides: str) -> tuple[float, float, list[float]]:
-    from repro.trainer.loop import run_train
+    from repro.trainer.run import run_train
 
     path = run_train(train_config(algo, model, results, f"seed={SEED}", f"run_name={algo}", *overrides), fresh=True)
     first, last = success_rise(path)

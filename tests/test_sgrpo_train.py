@@ -136,7 +136,7 @@ def test_sgrpo_update_moves_the_policy_towards_the_rewarded_member(tiny_model_di
     from repro.policy import load_policy
     from repro.policy.base import Generation
     from repro.rollout.serial import SerialConfig, assign_rewards, build_exits, check_groups
-    from repro.trainer.sgrpo import eq2_loss
+    from repro.trainer.config import eq2_loss
     from repro.trainer.update import UpdateBatch, causal_lm_scorer, ppo_epoch
 
     torch.manual_seed(0)

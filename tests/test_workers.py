@@ -36,7 +36,7 @@ POOLS = {
 }
 TRAIN = ("    from pathlib import Path\n"
          "    from repro.trainer.config import build_train_config\n"
-         "    from repro.trainer.loop import run_train\n"
+         "    from repro.trainer.run import run_train\n"
          "    cfg = build_train_config('grpo', 'gsm8k', Path(sys.argv[1]), [f'results_dir={sys.argv[2]}', 'iterations=1'])\n"
          "    run_train(cfg, fresh=True)")
 

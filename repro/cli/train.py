@@ -54,7 +54,7 @@ def train_command(
     if dry_run:
         return
 
-    from repro.trainer.loop import run_train
+    from repro.trainer.run import run_train
     from repro.trainer.view import summary_lines
 
     path = run_train(cfg, fresh=fresh)

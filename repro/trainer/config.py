@@ -3,6 +3,7 @@ docs/gigpo.md §3), the env's own section and the algorithm's estimator options 
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Optional
@@ -12,6 +13,7 @@ from repro.config import ModelConfig, SamplingConfig, load_config, peek_value
 from repro.envs import ENVS
 from repro.errors import ReproError
 from repro.rollout.config import RolloutConfig
+from repro.rollout.serial import SerialConfig
 from repro.trainer.loss import LossOptions
 
 
@@ -43,12 +45,45 @@ class ValidationConfig:
 
 
 @dataclass
+class CriticConfig:
+    lr: float = 1e-5  # docs/gigpo.md §3: critic lr 1e-5
+    weight_decay: float = 0.01
+    betas: list[float] = field(default_factory=lambda: [0.9, 0.999])
+    grad_clip: float = 1.0
+    value_clip: float = 0.5  # verl critic.cliprange_value
+
+    def validate(self, prefix: str = "critic") -> None:
+        if self.lr <= 0 or self.grad_clip <= 0 or self.value_clip <= 0 or self.weight_decay < 0:
+            raise ReproError(f"{prefix}: lr, grad_clip and value_clip must be > 0, weight_decay >= 0")
+
+
+MATH_ALGOS = ("sgrpo", "grpo", "length_penalty")
+
+
+@dataclass
+class MathRecipeConfig:
+    serial: SerialConfig = field(default_factory=SerialConfig)  # sgrpo only
+    train_split: str = "train"
+    # a local JSONL with question/answer (or problem/answer) fields instead of the env's train split
+    # (DeepMath-103K, the paper's training set, is not available offline: docs/sgrpo.md §4.3)
+    train_file: str = ""
+    filter_groups: bool = True  # sgrpo: drop groups whose early exits are all wrong (docs/sgrpo.md §2.8)
+    oversample: float = 2.0  # sgrpo with filter_groups: roll out ceil(oversample × tasks_per_iteration) queries
+
+    def validate(self, prefix: str = "math") -> None:
+        if self.oversample < 1:
+            raise ReproError(f"{prefix}.oversample must be >= 1, got {self.oversample}")
+        if self.train_file and not Path(self.train_file).is_file():
+            raise ReproError(f"{prefix}.train_file {self.train_file} does not exist")
+
+
+@dataclass
 class TrainConfig:
     command: str = "train"
     algo: str = "gigpo"  # see `repro ls algos`
     advantage: Any = None  # the algorithm's estimator options (its dataclass, chosen by `algo`)
-    critic: Any = None  # algo ppo only: repro.trainer.critic.CriticConfig (value head, its optimiser)
-    math: Any = None  # math envs only: repro.trainer.sgrpo.MathRecipeConfig (serial groups, filtering)
+    critic: Optional[CriticConfig] = None  # algo ppo only: the value head's optimiser (repro.trainer.critic)
+    math: Optional[MathRecipeConfig] = None  # math envs only: serial groups, filtering (repro.trainer.sgrpo)
     env: Any = None  # the env's own config dataclass, chosen by env.name
     model: ModelConfig = field(default_factory=ModelConfig)
     sampling: SamplingConfig = field(default_factory=SamplingConfig)  # rollout: T = 1, top-p 1
@@ -99,8 +134,6 @@ def build_train_config(algo: Optional[str], env: Optional[str], config_file: Opt
     if not env_name:
         raise ReproError("no env given: pass --env NAME (see `repro ls envs`)")
     if ENVS.entry(env_name).meta.get("kind") == "math":
-        from repro.trainer.sgrpo import build_math_train_config
-
         return build_math_train_config(algo_name, env_name, config_file, overrides)
     if ENVS.entry(env_name).meta.get("kind") != "agent":
         raise ReproError(f"env '{env_name}' is not an agent env; `repro train` trains on alfworld or webshop")
@@ -112,10 +145,29 @@ def build_train_config(algo: Optional[str], env: Optional[str], config_file: Opt
     overrides = [o for o in overrides if not o.startswith(("env.name=", "algo="))]
     critic = None
     if algo_name == "ppo":
-        from repro.trainer.critic import CriticConfig
-
         critic = CriticConfig()
     cfg = load_config(TrainConfig(advantage=algorithm.config(), env=env_cls.Config(), critic=critic), config_file, overrides)
+    cfg.algo, cfg.env.name = algo_name, env_name
+    if cfg.command != "train":
+        raise ReproError(f"config {config_file} is for '{cfg.command}', not 'train'")
+    return cfg
+
+
+def eq2_loss() -> LossOptions:
+    """Eq. 2: clipped surrogate, no KL, no entropy bonus, sequence-mean then group-mean."""
+    return LossOptions(clip_low=0.2, clip_high=0.2, dual_clip=0.0, kl_coef=0.0, entropy_coef=0.0,
+                       aggregation="seq-mean-token-mean")
+
+
+def build_math_train_config(algo_name: str, env_name: str, config_file: Optional[Path], overrides: list[str]) -> TrainConfig:
+    if algo_name not in MATH_ALGOS:
+        raise ReproError(f"algo '{algo_name}' does not train on math envs; choose one of {', '.join(MATH_ALGOS)}")
+    default = TrainConfig(algo=algo_name, advantage=ALGOS.get(algo_name).config(), env=ENVS.get(env_name).Config(),
+                          math=MathRecipeConfig(), loss=eq2_loss(), sampling=SamplingConfig(max_new_tokens=1024),
+                          validation=dataclasses.replace(TrainConfig().validation, episodes=64,
+                                                         sampling=SamplingConfig(temperature=0.6, top_p=0.95)))
+    overrides = [o for o in overrides if not o.startswith(("env.name=", "algo="))]
+    cfg = load_config(default, config_file, overrides)
     cfg.algo, cfg.env.name = algo_name, env_name
     if cfg.command != "train":
         raise ReproError(f"config {config_file} is for '{cfg.command}', not 'train'")

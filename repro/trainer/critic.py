@@ -16,30 +16,16 @@ from __future__ import annotations
 
 import copy
 import dataclasses
-from dataclasses import dataclass, field
 from typing import Any, Sequence
 
 import numpy as np
 import torch
 
-from repro.errors import ReproError
+from repro.trainer.config import CriticConfig
 from repro.trainer.distributed import Dist, scalar, shard_model
 from repro.trainer.loop import Trainer
 from repro.trainer.loss import aggregate
 from repro.trainer.update import SINGLE, UpdateBatch, micro_batches, mini_batches, padded
-
-
-@dataclass
-class CriticConfig:
-    lr: float = 1e-5  # docs/gigpo.md §3: critic lr 1e-5
-    weight_decay: float = 0.01
-    betas: list[float] = field(default_factory=lambda: [0.9, 0.999])
-    grad_clip: float = 1.0
-    value_clip: float = 0.5  # verl critic.cliprange_value
-
-    def validate(self, prefix: str = "critic") -> None:
-        if self.lr <= 0 or self.grad_clip <= 0 or self.value_clip <= 0 or self.weight_decay < 0:
-            raise ReproError(f"{prefix}: lr, grad_clip and value_clip must be > 0, weight_decay >= 0")
 
 
 class ValueModel(torch.nn.Module):

@@ -8,7 +8,8 @@ algorithm's estimator on the step rows → one PPO epoch over the rows (:mod:`re
 Reproducibility: every random choice of iteration ``i`` draws from a seed derived from
 (``seed``, ``i``, purpose), and a checkpoint also carries every global RNG state, so a run
 resumed from the checkpoint of iteration ``k`` repeats iterations ``k+1…`` bit for bit (CPU).
-Metrics lines written after the checkpoint are dropped on resume, so none is duplicated.
+Metrics lines written after the checkpoint are dropped on resume (:mod:`repro.trainer.run`, which
+prepares the run directory and picks the recipe), so none is duplicated.
 
 Scale-out (docs/peers.md §4, :mod:`repro.trainer.distributed`): under ``torchrun`` each rank rolls out
 its share of whole task groups, so the estimator never needs another rank's rows; the model is
@@ -18,11 +19,9 @@ World size 1 is the plain single-process trainer.
 
 from __future__ import annotations
 
-import contextlib
 import copy
 import dataclasses
 import random
-import shutil
 import time
 from pathlib import Path
 from typing import Any
@@ -30,17 +29,16 @@ from typing import Any
 import numpy as np
 import torch
 
-from repro.errors import ReproError
-from repro.io import append_jsonl, atomic_write_jsonl, read_jsonl, read_jsonl_prefix
-from repro.results.run_dir import METRICS_SCHEMA_VERSION, RunDir, run_lock
+from repro.io import append_jsonl, atomic_write_jsonl
+from repro.progress import log_line
+from repro.results.run_dir import METRICS_SCHEMA_VERSION, RunDir
 from repro.seeding import derive_seed
 from repro.trainer import metrics as M
-from repro.trainer.checkpoint import latest_checkpoint, load_checkpoint, resume_checkpoint, save_checkpoint
+from repro.trainer.checkpoint import load_checkpoint, save_checkpoint
 from repro.trainer.config import TrainConfig
 from repro.trainer.distributed import full_state_dict, global_group, init_distributed, rank_seed, rank_share, shard_model
 from repro.trainer.update import UpdateBatch, causal_lm_scorer, logprob_mismatch, ppo_epoch, recompute_logprobs
 from repro.trainer.view import QuietView
-from repro.workers import refuse_in_reimported_main
 
 METRICS = "metrics.jsonl"
 CHECKPOINTS = "checkpoints"
@@ -48,10 +46,6 @@ MODEL = "model"  # the final weights in Hugging Face format: model.path=<run>/mo
 # one file per iteration in each: the training episodes (samples/), validation episodes, step rows (dump_rows)
 SAMPLES, VALIDATION, ROWS = "samples", "validation", "rows"
 ITERATION_DIRS = (SAMPLES, VALIDATION, ROWS)
-# config keys that may change when a run is resumed (they do not change what an iteration computes)
-RESUMABLE_KEYS = {"iterations", "save_every", "eval_every", "keep_checkpoints", "report_to", "run_name",
-                  "results_dir", "data_dir", "rollout.num_workers", "rollout.reset_timeout_s",
-                  "rollout.step_timeout_s", "dump_rows"}
 PURPOSES = {"tasks": 0, "sampling": 1, "shuffle": 2, "validation": 3}
 
 
@@ -64,63 +58,8 @@ def run_name(cfg: TrainConfig) -> str:
     return cfg.run_name or f"train-{cfg.algo}-{cfg.env.name}"
 
 
-def _flat(node: Any, prefix: str = "") -> dict[str, Any]:
-    if isinstance(node, dict):
-        out: dict[str, Any] = {}
-        for k, v in node.items():
-            out.update(_flat(v, f"{prefix}{k}."))
-        return out
-    return {prefix.rstrip("."): node}
-
-
-def config_differences(saved_yaml: str, cfg: TrainConfig) -> list[str]:
-    """Keys whose value differs between a run directory's config.yaml and ``cfg`` (resumable keys excluded)."""
-    import yaml
-
-    from repro.config import config_to_yaml
-
-    old, new = _flat(yaml.safe_load(saved_yaml)), _flat(yaml.safe_load(config_to_yaml(cfg)))
-    return sorted(k for k in old.keys() | new.keys() if k not in RESUMABLE_KEYS and old.get(k) != new.get(k))
-
-
-def prepare_run_dir(cfg: TrainConfig, fresh: bool, log: Any = None) -> tuple[RunDir, Path | None]:
-    """The run directory (config.yaml written) and the intact checkpoint to resume from, if any."""
-    path = Path(cfg.results_dir) / run_name(cfg)
-    if fresh:
-        for directory in (CHECKPOINTS, MODEL, *ITERATION_DIRS):
-            shutil.rmtree(path / directory, ignore_errors=True)
-        for name in (METRICS, "results.json", "samples.jsonl"):
-            (path / name).unlink(missing_ok=True)
-    checkpoint = resume_checkpoint(path / CHECKPOINTS, log)
-    if checkpoint is not None and (path / "config.yaml").is_file():
-        diff = config_differences((path / "config.yaml").read_text(), cfg)
-        if diff:
-            raise ReproError(f"run directory {path} holds a run with a different config ({', '.join(diff[:5])}); "
-                             f"pass --fresh to start over or --run-name for a new run")
-    return RunDir.create(cfg.results_dir, run_name(cfg), cfg), checkpoint
-
-
 def iteration_file(run_path: Path, directory: str, iteration: int) -> Path:
     return run_path / directory / f"iter_{iteration:06d}.jsonl"
-
-
-def truncate_metrics(path: Path, last_iteration: int, log: Any = None) -> None:
-    """Drop metrics lines and per-iteration files of iterations after the checkpoint (they will be
-    redone), and a partial last line (a crash inside an append; ``log`` says so). The lines kept
-    must be iterations 1..``last_iteration``, the checkpoint's history."""
-    if path.is_file():
-        lines, partial = read_jsonl_prefix(path)
-        if partial is not None and log is not None:
-            log(f"dropping the partial last line of {path} ({len(partial)} characters; a crash cut it short)")
-        kept = [r for r in lines if r.get("iteration", 0) <= last_iteration]
-        if [r.get("iteration") for r in kept] != list(range(1, last_iteration + 1)) and last_iteration:
-            raise ReproError(f"{path} does not hold iterations 1-{last_iteration} of the checkpoint it resumes "
-                             f"(it has {[r.get('iteration') for r in kept][-5:]} last); pass --fresh to start over")
-        atomic_write_jsonl(path, kept)
-    for directory in ITERATION_DIRS:
-        for file in (path.parent / directory).glob("iter_*.jsonl"):
-            if int(file.stem.removeprefix("iter_")) > last_iteration:
-                file.unlink()
 
 
 def step_row_dump(rows: list[Any], advantages: list[Any], anchor_group: np.ndarray | None) -> list[dict[str, Any]]:
@@ -332,25 +271,28 @@ class Trainer:
 
     # -- the run ------------------------------------------------------------------------------
 
-    def run(self, checkpoint: Path | None) -> None:
+    def resume(self, checkpoint: Path | None) -> int:
+        """Load ``checkpoint`` (None: a fresh run) into the model, optimiser and auxiliary pairs; the
+        iteration it ends."""
+        if checkpoint is None:
+            return 0
+        start = load_checkpoint(checkpoint, self.model, self.optimizer, self.auxiliary())["iteration"]
+        self.sync_sampler()
+        if self.dist.is_main:
+            log_line(f"resumed from checkpoint {checkpoint} (iteration {start})")
+        return start
+
+    def run(self, start: int) -> None:
+        """Iterations ``start + 1 …`` (the run directory's metrics already end at ``start``)."""
         from omegaconf import OmegaConf
 
-        from repro.progress import log_line
         from repro.trainer.report import Trackers
         from repro.trainer.view import make_view
 
         cfg = self.cfg
         ckpt_root = self.run_dir.path / CHECKPOINTS
         metrics_path = self.run_dir.path / METRICS
-        start = 0
         main = self.dist.is_main
-        if checkpoint is not None:
-            start = load_checkpoint(checkpoint, self.model, self.optimizer, self.auxiliary())["iteration"]
-            self.sync_sampler()
-            if main:
-                log_line(f"resumed from checkpoint {checkpoint} (iteration {start})")
-        if main:
-            truncate_metrics(metrics_path, start, log_line)
         trackers = Trackers(cfg.report_to if main else [], self.run_dir.path, run_name(cfg),
                             OmegaConf.to_container(OmegaConf.structured(cfg)))
         try:
@@ -409,78 +351,3 @@ class Trainer:
         summary = self.env_cls.summarize(episodes)
         return ({f"val_{k}": v for k, v in summary.items()}
                 | {"val_split": split, "val_stderr": per_task_stderr(self.env_cls, episodes, summary)})
-
-
-def training_results(cfg: TrainConfig, lines: list[dict[str, Any]], run_path: Path, world: int,
-                     model_dir: Any) -> Any:
-    """results.json of a training run: the metrics of its last validation (what the papers report)
-    with their standard errors, the last iteration's training metrics in ``details``."""
-    from repro.results.schema import Metric, Results, model_info
-
-    validated = [line for line in lines if "val_split" in line]
-    point = validated[-1] if validated else {}
-    stderr = point.get("val_stderr", {})
-    unit = "responses" if cfg.math is not None else "episodes"
-    counts = (unit, "failed_episodes")
-    metrics = {k[4:]: Metric(float(v), stderr.get(k[4:])) for k, v in point.items()
-               if k.startswith("val_") and k[4:] not in counts and isinstance(v, (int, float)) and not isinstance(v, bool)}
-    final = latest_checkpoint(run_path / CHECKPOINTS)
-    exported = model_info(str(run_path / MODEL), run_path / MODEL, "hf") if cfg.export_model else None
-    return Results(
-        kind="train", env=cfg.env.name, algo=cfg.algo, split=point.get("val_split"), metrics=metrics,
-        model=model_info(cfg.model.path, model_dir, cfg.model.backend),
-        sampling=dataclasses.asdict(cfg.validation.sampling),
-        seeds={"seed": cfg.seed, "derivation": "each iteration's tasks, rollout sampling, row shuffle and "
-               "validation sampling: SeedSequence([seed, iteration, purpose]) (per rank: + rank)"},
-        counts={unit: int(point.get(f"val_{unit}", 0)), "failed_episodes": int(point.get("val_failed_episodes", 0)),
-                "iterations": len(lines), "tasks_per_iteration": cfg.tasks_per_iteration,
-                "group_size": cfg.group_size, "world_size": world},
-        details={"iterations_done": lines[-1]["iteration"] if lines else 0, "iterations": cfg.iterations,
-                 "validation_iteration": point.get("iteration"),
-                 "rollout_sampling": dataclasses.asdict(cfg.sampling),
-                 "last_iteration": M.without_timing(lines[-1]) if lines else {},
-                 "checkpoint": str(final) if final else None,
-                 "exported_model": dataclasses.asdict(exported) if exported else None},
-    )
-
-
-def run_train(cfg: TrainConfig, fresh: bool = False) -> Path:
-    """Train (or resume) the run ``cfg`` describes; returns the run directory. Under torchrun every
-    rank calls this; rank 0 prepares the run directory and writes the results."""
-    refuse_in_reimported_main("run_train()")  # an unguarded script's workers would wipe the run directory
-    from repro.progress import log_line
-
-    dist = init_distributed(cfg.model.device)
-    lock = run_lock(Path(cfg.results_dir) / run_name(cfg), log_line) if dist.is_main else contextlib.nullcontext()
-    with lock:  # rank 0 holds it for the whole run, before anything in the directory is read or written
-        return _run_train(cfg, dist, fresh)
-
-
-def _run_train(cfg: TrainConfig, dist: Any, fresh: bool) -> Path:
-    if cfg.tasks_per_iteration % dist.world:
-        raise ReproError(f"tasks_per_iteration={cfg.tasks_per_iteration} does not split into whole task groups "
-                         f"over {dist.world} ranks; make it a multiple of the world size")
-    from repro.progress import log_line
-
-    if dist.is_main:
-        run_dir, checkpoint = prepare_run_dir(cfg, fresh, log_line)
-    dist.barrier()
-    if not dist.is_main:
-        run_dir = RunDir(Path(cfg.results_dir) / run_name(cfg))
-        checkpoint = resume_checkpoint(run_dir.path / CHECKPOINTS)
-    if cfg.math is not None:
-        from repro.trainer.sgrpo import MathTrainer as trainer_cls
-    elif cfg.algo == "ppo":
-        from repro.trainer.critic import PPOTrainer as trainer_cls
-    else:
-        trainer_cls = Trainer
-    trainer = trainer_cls(cfg, run_dir)
-    trainer.run(checkpoint)
-    if cfg.export_model:
-        trainer.export_model(run_dir.path / MODEL)
-    if dist.is_main:
-        run_dir.write_results(training_results(cfg, read_jsonl(run_dir.path / METRICS), run_dir.path, dist.world,
-                                               getattr(trainer.policy, "model_dir", None)))
-    if dist.enabled:
-        torch.distributed.destroy_process_group()
-    return run_dir.path

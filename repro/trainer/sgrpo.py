@@ -24,60 +24,14 @@ import dataclasses
 import math
 import random
 import time
-from dataclasses import dataclass, field
-from pathlib import Path
-from typing import Any, Optional
+from typing import Any
 
-from repro.algos import ALGOS
-from repro.config import SamplingConfig, load_config
-from repro.envs import ENVS
+from repro.config import SamplingConfig
 from repro.errors import ReproError
 from repro.io import atomic_write_jsonl, read_jsonl
 from repro.results.stats import stderr_of_mean
-from repro.rollout.serial import SerialConfig
-from repro.trainer.config import TrainConfig
+from repro.trainer.config import MathRecipeConfig, TrainConfig
 from repro.trainer.loop import Trainer, iteration_seed
-from repro.trainer.loss import LossOptions
-
-MATH_ALGOS = ("sgrpo", "grpo", "length_penalty")
-
-
-@dataclass
-class MathRecipeConfig:
-    serial: SerialConfig = field(default_factory=SerialConfig)  # sgrpo only
-    train_split: str = "train"
-    # a local JSONL with question/answer (or problem/answer) fields instead of the env's train split
-    # (DeepMath-103K, the paper's training set, is not available offline: docs/sgrpo.md §4.3)
-    train_file: str = ""
-    filter_groups: bool = True  # sgrpo: drop groups whose early exits are all wrong (docs/sgrpo.md §2.8)
-    oversample: float = 2.0  # sgrpo with filter_groups: roll out ceil(oversample × tasks_per_iteration) queries
-
-    def validate(self, prefix: str = "math") -> None:
-        if self.oversample < 1:
-            raise ReproError(f"{prefix}.oversample must be >= 1, got {self.oversample}")
-        if self.train_file and not Path(self.train_file).is_file():
-            raise ReproError(f"{prefix}.train_file {self.train_file} does not exist")
-
-
-def eq2_loss() -> LossOptions:
-    """Eq. 2: clipped surrogate, no KL, no entropy bonus, sequence-mean then group-mean."""
-    return LossOptions(clip_low=0.2, clip_high=0.2, dual_clip=0.0, kl_coef=0.0, entropy_coef=0.0,
-                       aggregation="seq-mean-token-mean")
-
-
-def build_math_train_config(algo_name: str, env_name: str, config_file: Optional[Path], overrides: list[str]) -> TrainConfig:
-    if algo_name not in MATH_ALGOS:
-        raise ReproError(f"algo '{algo_name}' does not train on math envs; choose one of {', '.join(MATH_ALGOS)}")
-    default = TrainConfig(algo=algo_name, advantage=ALGOS.get(algo_name).config(), env=ENVS.get(env_name).Config(),
-                          math=MathRecipeConfig(), loss=eq2_loss(), sampling=SamplingConfig(max_new_tokens=1024),
-                          validation=dataclasses.replace(TrainConfig().validation, episodes=64,
-                                                         sampling=SamplingConfig(temperature=0.6, top_p=0.95)))
-    overrides = [o for o in overrides if not o.startswith(("env.name=", "algo="))]
-    cfg = load_config(default, config_file, overrides)
-    cfg.algo, cfg.env.name = algo_name, env_name
-    if cfg.command != "train":
-        raise ReproError(f"config {config_file} is for '{cfg.command}', not 'train'")
-    return cfg
 
 
 def read_train_file(path: str) -> list[Any]:
