@@ -126,6 +126,9 @@ def test_resume_refuses_a_changed_config(tmp_path, tiny_model_dir):
     (["--algo", "grpo", "--env", "alfworld", "mini_batch_rowz=4"], "did you mean 'mini_batch_rows'"),
     (["--algo", "grpo", "--env", "alfworld", "logprob_mismatch=some"], "logprob_mismatch must be first_mini_batch or all_rows"),
     (["--algo", "grpo", "--env", "alfworld", "env.engine_cache_games=-1"], "env.engine_cache_games must be >= 0"),
+    # the recipe is chosen from these sections, so a stray one would switch the trainer
+    (["--algo", "grpo", "--env", "maze", "math.oversample=3"], "math.* settings apply to math envs only"),
+    (["--algo", "grpo", "--env", "maze", "critic.lr=1e-4"], "critic.* settings apply to algo ppo only"),
 ])
 def test_bad_input_is_one_line(args, message):
     out = repro("train", *args)

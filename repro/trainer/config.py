@@ -148,6 +148,11 @@ def build_train_config(algo: Optional[str], env: Optional[str], config_file: Opt
         critic = CriticConfig()
     cfg = load_config(TrainConfig(advantage=algorithm.config(), env=env_cls.Config(), critic=critic), config_file, overrides)
     cfg.algo, cfg.env.name = algo_name, env_name
+    # the recipe is chosen from these sections (trainer/run.py), so a stray one must not switch it
+    if cfg.math is not None:
+        raise ReproError(f"math.* settings apply to math envs only, not to '{env_name}'")
+    if cfg.critic is not None and algo_name != "ppo":
+        raise ReproError(f"critic.* settings apply to algo ppo only, not to '{algo_name}'")
     if cfg.command != "train":
         raise ReproError(f"config {config_file} is for '{cfg.command}', not 'train'")
     return cfg
@@ -169,6 +174,11 @@ def build_math_train_config(algo_name: str, env_name: str, config_file: Optional
     overrides = [o for o in overrides if not o.startswith(("env.name=", "algo="))]
     cfg = load_config(default, config_file, overrides)
     cfg.algo, cfg.env.name = algo_name, env_name
+    # the recipe is chosen from these sections (trainer/run.py), so a stray one must not switch it
+    if cfg.math is not None:
+        raise ReproError(f"math.* settings apply to math envs only, not to '{env_name}'")
+    if cfg.critic is not None and algo_name != "ppo":
+        raise ReproError(f"critic.* settings apply to algo ppo only, not to '{algo_name}'")
     if cfg.command != "train":
         raise ReproError(f"config {config_file} is for '{cfg.command}', not 'train'")
     return cfg
