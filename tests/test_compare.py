@@ -204,7 +204,7 @@ def test_ours_only_table_from_real_maze_training_runs(maze_runs):
     with pytest.raises(ReproError, match="--paper none tabulates our runs alone"):
         build_comparison(runs, "gigpo-table1")
     cmp = build_comparison(runs, "none", command="repro compare maze")
-    assert not cmp.table.has_paper and [c.id for c in cmp.columns] == ["maze_success_rate"]
+    assert not cmp.table.has_paper and [c.id for c in cmp.columns] == ["maze_success_rate", "maze_mean_steps"]
     assert [r.label for r in cmp.rows] == ["GiGPO w/o std", "GRPO"]  # the papers' labels of gigpo-nostd, grpo
     for algo, row in zip(MAZE_ALGOS, cmp.rows):
         last_val = [[line for line in read_jsonl(maze_runs / f"maze-{algo}-s{seed}" / "metrics.jsonl")
@@ -215,13 +215,15 @@ def test_ours_only_table_from_real_maze_training_runs(maze_runs):
         value = row.ours["maze_success_rate"]
         assert value.mean == pytest.approx(statistics.fmean(rates)) and value.n == 2
         assert value.std == pytest.approx(statistics.stdev(rates))
+        steps = [line["val_mean_steps"] for line in last_val]  # the efficiency study's headline (issue 15)
+        assert row.ours["maze_mean_steps"].mean == pytest.approx(statistics.fmean(steps))
         assert row.paper == {} and row.provenance[0]["steps"] == "2" and row.provenance[0]["seeds"] == [0, 1]
     md = render(cmp, "md")
     assert md.startswith("# Our runs without a paper table: maze") and "## Provenance" in md
-    assert "| method | our model | maze success (%) |\n|---|---|---|\n" in md  # no paper or Δ column
+    assert "| method | our model | maze success (%) | maze mean steps |\n|---|---|---|---|\n" in md  # no paper or Δ column
     assert f"{cmp.rows[1].ours['maze_success_rate'].text(1)} |" in md
     records = json.loads(render(cmp, "json"))["cells"]
-    assert len(records) == 2 and all("paper_mean" not in r and "diff" not in r for r in records)
+    assert len(records) == 4 and all("paper_mean" not in r and "diff" not in r for r in records)
     assert render(cmp, "csv").splitlines()[0].startswith("table,row,method,column,our_model,ours_mean,ours_std,")
 
 
