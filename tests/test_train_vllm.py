@@ -67,7 +67,7 @@ def test_two_iterations_with_vllm_checkpoint_and_resume(tmp_path, tiny_model_dir
     assert first.returncode == 0, first.stderr[-3000:]
     second = repro(*args, "iterations=2")  # a new process: resumes from iteration 1's checkpoint
     assert second.returncode == 0, second.stderr[-3000:]
-    assert "resumed from checkpoint" in second.stderr and "(iteration 1)" in second.stderr
+    assert "resumed from checkpoint" in second.stdout and "(iteration 1)" in second.stdout  # progress lines go to stdout
 
     run = tmp_path / "run"
     lines = read_jsonl(run / "metrics.jsonl")
