@@ -10,11 +10,11 @@ import torch
 from hypothesis import given, settings, strategies as st
 
 from repro.algos import ALGOS
-from repro.algos.gae import GAEConfig, gae_advantages, outcome_token_rewards
+from repro.algos.gae import GAEConfig, TokenRows, gae_advantages, outcome_token_rewards
 from repro.algos.gigpo import GiGPOConfig, gigpo_advantages
 from repro.algos.grpo import GRPOConfig, grpo_advantages
 from repro.algos.rloo import RLOOConfig, rloo_advantages
-from repro.algos.rows import RowsError, StepRows
+from repro.algos.rows import RowsError, SerialRows, StepRows
 from repro.algos.sgrpo import SGRPOConfig, serial_rewards, sgrpo_advantages
 from repro.errors import ReproError
 
@@ -116,7 +116,7 @@ def test_all_success_group_rewards_shorter_paths(mode):
                       ("g", "t2", [("A", 0, True), ("C", 0, True), ("B", 10, True)])])
     out = gigpo_advantages(rows, GiGPOConfig(mode=mode))
     np.testing.assert_array_equal(out.episode_advantage, np.zeros(5))
-    np.testing.assert_array_equal(grpo_advantages(rows, GRPOConfig(norm_by_std=mode == "mean_std_norm")), np.zeros(5))
+    np.testing.assert_array_equal(grpo_advantages(rows, GRPOConfig(norm_by_std=mode == "mean_std_norm")).advantage, np.zeros(5))
     assert out.step_advantage[0] > 0 > out.step_advantage[2]
     if mode == "mean_norm":
         assert out.step_advantage[0] == pytest.approx((9.5 - 9.025) / 2)
@@ -171,18 +171,18 @@ def test_step_rows_reject_gaps_and_duplicates():
 def test_grpo_and_rloo_by_hand():
     # the hand case's scores: 10,10,10 | 10, 9.9 | 0,0,0 (8 rows, sum 49.9)
     rows = make_rows(HAND)
-    dr = grpo_advantages(rows, GRPOConfig(norm_by_std=False))
+    dr = grpo_advantages(rows, GRPOConfig(norm_by_std=False)).advantage
     np.testing.assert_allclose(dr, [3.7625, 3.7625, 3.7625, 3.7625, 3.6625, -6.2375, -6.2375, -6.2375])
     scores = np.array([10, 10, 10, 10, 9.9, 0, 0, 0])
     std = scores.std(ddof=1)
-    np.testing.assert_allclose(grpo_advantages(rows), (scores - scores.mean()) / (std + 1e-6))
+    np.testing.assert_allclose(grpo_advantages(rows).advantage, (scores - scores.mean()) / (std + 1e-6))
     # RLOO: a row with score 10 against the other 7 rows' mean (49.9 - 10) / 7 = 5.7
-    loo = rloo_advantages(rows, RLOOConfig())
+    loo = rloo_advantages(rows, RLOOConfig()).advantage
     np.testing.assert_allclose(loo, [4.3, 4.3, 4.3, 4.3, 9.9 - 40 / 7, -49.9 / 7, -49.9 / 7, -49.9 / 7])
     # a lone row keeps its score; a tied group gives exact zeros
-    assert rloo_advantages(make_rows([("g", "t", [("A", 10, False)])]))[0] == pytest.approx(9.9)
+    assert rloo_advantages(make_rows([("g", "t", [("A", 10, False)])])).advantage[0] == pytest.approx(9.9)
     tied = make_rows([("g", f"t{i}", [("A", 0.1, True)] * 3) for i in range(3)])
-    np.testing.assert_array_equal(rloo_advantages(tied), np.zeros(9))
+    np.testing.assert_array_equal(rloo_advantages(tied).advantage, np.zeros(9))
 
 
 @pytest.mark.parametrize("mode", ["mean_norm", "mean_std_norm"])
@@ -190,7 +190,7 @@ def test_grpo_and_rloo_by_hand():
 def test_omega_zero_is_grpo_exactly(mode, anchor_match):
     rows = make_rows(HAND + [("h", "t1", [("A", 0, True), ("B", 10, True)]), ("h", "t2", [("A", 0, False)])])
     gigpo = gigpo_advantages(rows, GiGPOConfig(mode=mode, omega=0.0, anchor_match=anchor_match))
-    grpo = grpo_advantages(rows, GRPOConfig(norm_by_std=mode == "mean_std_norm"))
+    grpo = grpo_advantages(rows, GRPOConfig(norm_by_std=mode == "mean_std_norm")).advantage
     np.testing.assert_array_equal(gigpo.advantage, grpo)
 
 
@@ -201,7 +201,8 @@ def test_gae_by_hand():
     rewards = torch.tensor([[0.0, 0.0, 1.0, 0.0]])
     values = torch.tensor([[0.2, 0.4, 0.6, 0.9]])
     mask = torch.tensor([[1, 1, 1, 0]])
-    adv, ret = gae_advantages(rewards, values, mask, GAEConfig(gamma=0.5, whiten=False))
+    out = gae_advantages(TokenRows(rewards, values, mask), GAEConfig(gamma=0.5, whiten=False))
+    adv, ret = out.advantage, out.returns
     torch.testing.assert_close(adv, torch.tensor([[0.05, 0.1, 0.4, 0.0]]))
     torch.testing.assert_close(ret, torch.tensor([[0.25, 0.5, 1.0, 0.0]]))
 
@@ -215,11 +216,12 @@ def test_gae_defaults_within_row_and_whitening():
     rewards = outcome_token_rewards(scores, mask)
     torch.testing.assert_close(rewards, torch.tensor([[0, 0, 0, 10, 0, 0], [0, -0.1, 0, 0, 0, 0], [0.0] * 6]))
     values = torch.rand(mask.shape, generator=g)
-    raw, returns = gae_advantages(rewards, values, mask, GAEConfig(whiten=False))
+    out = gae_advantages(TokenRows(rewards, values, mask), GAEConfig(whiten=False))
+    raw, returns = out.advantage, out.returns
     expected = torch.where(mask.bool(), scores[:, None] - values, 0.0)
     torch.testing.assert_close(raw, expected)
     torch.testing.assert_close(returns, torch.where(mask.bool(), scores[:, None].expand_as(values), 0.0))
-    white, _ = gae_advantages(rewards, values, mask)
+    white = gae_advantages(TokenRows(rewards, values, mask)).advantage
     valid = white[mask.bool()]
     assert valid.mean().item() == pytest.approx(0.0, abs=1e-5)
     assert valid.var(unbiased=True).item() == pytest.approx(1.0, rel=1e-4)
@@ -232,7 +234,7 @@ def test_sgrpo_fig5_example():
     correct = [False] + [True] * 8
     rewards = serial_rewards(correct)
     np.testing.assert_array_equal(rewards, [0, 1, 1 / 2, 1 / 4, 1 / 8, 1 / 16, 1 / 32, 1 / 64, 1 / 128])
-    out = sgrpo_advantages(["q"] * 9, list(range(9)), correct)
+    out = sgrpo_advantages(SerialRows.from_columns(["q"] * 9, list(range(9)), correct))
     np.testing.assert_allclose(out.advantage, rewards - (2 - 1 / 128) / 9)
     # the decay counts correct answers, not exits: ✓✗✓ -> 1, 0, 1/2
     np.testing.assert_array_equal(serial_rewards([True, False, True]), [1, 0, 0.5])
@@ -242,17 +244,17 @@ def test_sgrpo_table2_ablation_rewards():
     correct = [False, True, False, True, True]
     np.testing.assert_array_equal(serial_rewards(correct, "shortest_one"), [0, 1, 0, 0, 0])
     np.testing.assert_array_equal(serial_rewards(correct, "all_one"), [0, 1, 0, 1, 1])
-    out = sgrpo_advantages(["q"] * 5, range(5), correct, SGRPOConfig(reward="all_one"))
+    out = sgrpo_advantages(SerialRows.from_columns(["q"] * 5, range(5), correct), SGRPOConfig(reward="all_one"))
     np.testing.assert_allclose(out.advantage, np.array([0, 1, 0, 1, 1]) - 0.6)
 
 
 def test_sgrpo_rows_in_any_order_and_many_groups():
     # group b given out of order; exit 2 is its full rollout
-    out = sgrpo_advantages(["a", "b", "a", "b", "b"], [0, 2, 1, 0, 1], [True, True, True, False, True])
+    out = sgrpo_advantages(SerialRows.from_columns(["a", "b", "a", "b", "b"], [0, 2, 1, 0, 1], [True, True, True, False, True]))
     np.testing.assert_array_equal(out.reward, [1, 0.5, 0.5, 0, 1])
     np.testing.assert_allclose(out.advantage, [0.25, 0, -0.25, -0.5, 0.5])
     with pytest.raises(RowsError, match="twice"):
-        sgrpo_advantages(["a", "a"], [1, 1], [True, True])
+        sgrpo_advantages(SerialRows.from_columns(["a", "a"], [1, 1], [True, True]))
 
 
 def test_registry_entries_load():
@@ -293,8 +295,8 @@ def test_row_order_does_not_change_exact_results(rows, mode, stats, seed):
     perm = np.random.default_rng(seed).permutation(len(rows))
     a, b = gigpo_advantages(rows, cfg), gigpo_advantages(permuted(rows, perm), cfg)
     np.testing.assert_array_equal(a.advantage[perm], b.advantage)
-    np.testing.assert_array_equal(grpo_advantages(rows)[perm], grpo_advantages(permuted(rows, perm)))
-    np.testing.assert_array_equal(rloo_advantages(rows)[perm], rloo_advantages(permuted(rows, perm)))
+    np.testing.assert_array_equal(grpo_advantages(rows).advantage[perm], grpo_advantages(permuted(rows, perm)).advantage)
+    np.testing.assert_array_equal(rloo_advantages(rows).advantage[perm], rloo_advantages(permuted(rows, perm)).advantage)
 
 
 @settings(max_examples=60, deadline=None)
@@ -311,8 +313,8 @@ def test_mean_norm_sums_and_combination(rows, omega):
     np.testing.assert_array_equal(out.advantage, out.episode_advantage + omega * out.step_advantage)
     # RLOO is Dr.GRPO scaled by n / (n - 1) on groups of n > 1 rows
     n = np.bincount(rows.group)[rows.group]
-    dr = grpo_advantages(rows, GRPOConfig(norm_by_std=False))
-    np.testing.assert_allclose(rloo_advantages(rows)[n > 1], (dr * n / np.maximum(n - 1, 1))[n > 1], atol=1e-9)
+    dr = grpo_advantages(rows, GRPOConfig(norm_by_std=False)).advantage
+    np.testing.assert_allclose(rloo_advantages(rows).advantage[n > 1], (dr * n / np.maximum(n - 1, 1))[n > 1], atol=1e-9)
 
 
 @settings(max_examples=40, deadline=None)
@@ -323,5 +325,5 @@ def test_sgrpo_reward_properties(verdicts):
     # the k-th correct answer gets 1 / 2^(k-1); wrong ones 0; the advantage sums to 0
     np.testing.assert_array_equal(correct_rewards, 0.5 ** np.arange(len(correct_rewards)))
     assert (r[~np.asarray(verdicts)] == 0).all()
-    out = sgrpo_advantages(["q"] * len(verdicts), range(len(verdicts)), verdicts)
+    out = sgrpo_advantages(SerialRows.from_columns(["q"] * len(verdicts), range(len(verdicts)), verdicts))
     assert out.advantage.sum() == pytest.approx(0.0, abs=1e-12)

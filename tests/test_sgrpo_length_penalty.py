@@ -9,6 +9,7 @@ import pytest
 
 from repro.algos import ALGOS
 from repro.algos.length_penalty import LengthPenaltyConfig, length_penalty_advantages, length_penalty_rewards
+from repro.algos.rows import ResponseRows
 
 
 def sigmoid(x):
@@ -30,7 +31,7 @@ def test_reward_penalises_long_correct_answers_relative_to_the_prompt():
 
 def test_advantage_is_leave_one_out_and_registered():
     group, length, correct = ["q"] * 3, [10, 20, 30], [True, False, True]
-    result = length_penalty_advantages(group, length, correct, LengthPenaltyConfig(alpha=0.2))
+    result = length_penalty_advantages(ResponseRows.from_columns(group, length, correct), LengthPenaltyConfig(alpha=0.2))
     r = result.reward
     assert result.advantage == pytest.approx([r[0] - (r[1] + r[2]) / 2, r[1] - (r[0] + r[2]) / 2, r[2] - (r[0] + r[1]) / 2])
     assert ALGOS.get("length_penalty").estimate is length_penalty_advantages

@@ -8,13 +8,15 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from repro.algos import ALGOS
 from repro.config import ModelConfig, SamplingConfig
 from repro.envs.math import GSM8K, MathProblem
 from repro.envs.verify import VerifierPool
 from repro.policy.base import Generation
-from repro.rollout.serial import (INDUCER, NOT_CLOSED, SerialConfig, assign_rewards, build_exits, check_groups,
-                                  end_of_think_id, find_thoughts, fraction_exit_positions, group_summary,
-                                  inducer_ids, sample_exit_positions, serial_rollout)
+from repro.rollout.serial import (INDUCER, NOT_CLOSED, SerialConfig, build_exits, check_groups, end_of_think_id,
+                                  find_thoughts, fraction_exit_positions, group_summary, inducer_ids,
+                                  sample_exit_positions, serial_rollout)
+from repro.trainer.advantages import assign_rewards
 
 
 @pytest.fixture(scope="module")
@@ -90,7 +92,7 @@ def test_serial_rollout_layout_and_logprobs_on_gsm8k(policy, pool):
         for m, s in zip(group.members, scored):
             assert np.allclose(m.logprobs, s, atol=1e-4)
     check_groups(groups, policy, pool)
-    assign_rewards(groups)
+    assign_rewards(groups, ALGOS.get("sgrpo"))
     for g in groups:
         if not g.thought_closed:  # the random model rarely closes its thought: reward 0, never verified
             assert g.full.verdict == NOT_CLOSED and g.full.reward == 0.0
@@ -126,7 +128,7 @@ def test_closed_group_rewards_follow_eq1(policy, pool):
                            SamplingConfig(temperature=1.0), SerialConfig(answer_max_tokens=8), seed=1)
     check_groups([group], policy, pool)
     assert group.full.verdict == "correct"  # the conclusion after </think> is what gets checked
-    assign_rewards([group])
+    assign_rewards([group], ALGOS.get("sgrpo"))
     # Eq. 1 walked by hand in exit order, full rollout last
     right, expected = 0, []
     for m in group.members:
@@ -147,5 +149,5 @@ def test_group_rewards_for_given_verdicts_match_fig5(policy):
     assert n >= 8
     for m, verdict in zip(group.members, ["wrong"] + ["correct"] * 8):  # paper Fig. 5: ✗✓✓✓✓✓✓✓✓
         m.verdict = verdict
-    assign_rewards([group])
+    assign_rewards([group], ALGOS.get("sgrpo"))
     assert [m.reward for m in group.members] == pytest.approx([0, 1, 1 / 2, 1 / 4, 1 / 8, 1 / 16, 1 / 32, 1 / 64, 1 / 128])

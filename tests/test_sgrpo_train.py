@@ -130,12 +130,14 @@ def test_sgrpo_update_moves_the_policy_towards_the_rewarded_member(tiny_model_di
     import numpy as np
     import torch
 
+    from repro.algos import ALGOS
     from repro.config import ModelConfig, SamplingConfig
     from repro.envs.math import MathProblem
     from repro.envs.verify import VerifierPool
     from repro.policy import load_policy
     from repro.policy.base import Generation
-    from repro.rollout.serial import SerialConfig, assign_rewards, build_exits, check_groups
+    from repro.rollout.serial import SerialConfig, build_exits, check_groups
+    from repro.trainer.advantages import assign_rewards
     from repro.trainer.config import eq2_loss
     from repro.trainer.update import UpdateBatch, causal_lm_scorer, ppo_epoch
 
@@ -151,7 +153,7 @@ def test_sgrpo_update_moves_the_policy_towards_the_rewarded_member(tiny_model_di
                            SerialConfig(answer_max_tokens=6), seed=0)
     with VerifierPool(workers=1) as pool:
         check_groups([group], policy, pool)
-    assign_rewards([group])
+    assign_rewards([group], ALGOS.get("sgrpo"))
     assert [m.reward for m in group.members] == [0, 0, 0, 0, 1]  # the random model's exits are not correct
     assert group.full.advantage == pytest.approx(0.8)
 

@@ -8,25 +8,36 @@ trainer and no I/O:
 * :mod:`repro.algos.rloo`  - RLOO, leave-one-out over a group's rows (docs/gigpo.md §5)
 * :mod:`repro.algos.gae`   - PPO's GAE with a critic, per step row (docs/gigpo.md §5)
 * :mod:`repro.algos.sgrpo` - S-GRPO decaying reward over a serial group (docs/sgrpo.md §2.5-2.6)
+* :mod:`repro.algos.length_penalty` - RL + length penalty, S-GRPO's baseline (docs/sgrpo.md §2.9)
 
-The multi-turn estimators share the :class:`repro.algos.rows.StepRows` input; every estimator's
-options are a dataclass the trainer embeds in its typed config. ``ALGOS.get(name)`` returns an
-:class:`Algorithm` (options class + estimator function).
+One interface: ``estimate(inputs, cfg) -> result``. Each estimator declares its input, a columns
+dataclass (:mod:`repro.algos.rows`: ``StepRows`` for the multi-turn estimators, ``SerialRows``,
+``ResponseRows``; GAE's ``TokenRows``), and returns a frozen dataclass whose ``advantage`` holds one
+advantage per row (GAE: per token) beside its named components (GiGPO's two terms, S-GRPO's
+reward, ...). Its options are a dataclass the trainer embeds in its typed config.
+``ALGOS.get(name)`` returns an :class:`Algorithm` (options class, estimator, declared input); the
+trainer calls every estimator through :mod:`repro.trainer.advantages`.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any, Callable, Protocol
 
 from repro.registry import Registry
+
+
+class Advantages(Protocol):
+    """What every estimator returns (a frozen dataclass with more named fields)."""
+
+    advantage: Any  # numpy array per row; GAE: a [rows, tokens] tensor
 
 
 @dataclass(frozen=True)
 class Algorithm:
     config: type  # the options dataclass (defaults reproduce the reference code)
-    estimate: Callable[..., Any]  # the estimator function; its first arguments are named by `inputs`
-    inputs: str  # "step_rows" (StepRows) | "serial_groups" (group, exit_index, correct) | "tokens"
+    estimate: Callable[[Any, Any], Advantages]  # estimate(inputs, cfg or None for the defaults)
+    inputs: type  # the input it declares: StepRows | SerialRows | ResponseRows | TokenRows
 
 
 ALGOS = Registry("algo")

@@ -56,10 +56,26 @@ def masked_whiten(values: torch.Tensor, mask: torch.Tensor, eps: float = 1e-8) -
     return (values - mean) * (var + eps).rsqrt()
 
 
-def gae_advantages(
-    token_rewards: torch.Tensor, values: torch.Tensor, response_mask: torch.Tensor, cfg: GAEConfig | None = None
-) -> tuple[torch.Tensor, torch.Tensor]:
-    """(advantages, returns), both [rows, tokens], 0 on padding.
+@dataclass(frozen=True)
+class TokenRows:
+    """PPO's input: per response token of each row, [rows, response tokens], padding where mask is 0."""
+
+    token_rewards: torch.Tensor  # the row's outcome score on its last valid token (outcome_token_rewards)
+    values: torch.Tensor  # the critic's V_t
+    response_mask: torch.Tensor
+
+    def __len__(self) -> int:
+        return self.response_mask.shape[0]
+
+
+@dataclass(frozen=True)
+class GAEAdvantages:
+    advantage: torch.Tensor  # Â_t, [rows, tokens], 0 on padding (whitened when cfg.whiten)
+    returns: torch.Tensor  # Â_t + V_t before whitening: the critic's targets
+
+
+def gae_advantages(rows: TokenRows, cfg: GAEConfig | None = None) -> GAEAdvantages:
+    """Advantages and returns, both [rows, tokens], 0 on padding.
 
     δ_t = r_t + γ·V_{t+1} - V_t and Â_t = δ_t + γλ·Â_{t+1} (GAE, Schulman et al. 2016, Eq. 16),
     walking back over valid tokens only; returns = Â + V are the critic's targets (before
@@ -68,8 +84,8 @@ def gae_advantages(
     import torch
 
     cfg = cfg or GAEConfig()
-    mask = response_mask != 0
-    rewards, values = token_rewards.to(torch.float32), values.to(torch.float32)
+    mask = rows.response_mask != 0
+    rewards, values = rows.token_rewards.to(torch.float32), rows.values.to(torch.float32)
     advantages = torch.zeros_like(rewards)
     running = torch.zeros(rewards.shape[0], dtype=rewards.dtype, device=rewards.device)
     next_value = torch.zeros_like(running)
@@ -84,7 +100,7 @@ def gae_advantages(
         if cfg.whiten:
             advantages = masked_whiten(advantages, mask)
         advantages = torch.where(mask, advantages, 0.0)
-    return advantages, returns
+    return GAEAdvantages(advantage=advantages, returns=returns)
 
 
-PPO = Algorithm(config=GAEConfig, estimate=gae_advantages, inputs="tokens")
+PPO = Algorithm(config=GAEConfig, estimate=gae_advantages, inputs=TokenRows)

@@ -255,4 +255,4 @@ def gigpo_advantages(rows: StepRows, cfg: GiGPOConfig | None = None) -> GiGPOAdv
     )
 
 
-GIGPO = Algorithm(config=GiGPOConfig, estimate=gigpo_advantages, inputs="step_rows")
+GIGPO = Algorithm(config=GiGPOConfig, estimate=gigpo_advantages, inputs=StepRows)

@@ -39,12 +39,18 @@ def normalize_in_group(values: np.ndarray, groups: np.ndarray, stats: GroupStats
     return centred / (np.where(single, 1.0, stats.std[groups]) + EPS)
 
 
-def grpo_advantages(rows: StepRows, cfg: GRPOConfig | None = None) -> np.ndarray:
+@dataclass(frozen=True)
+class GRPOAdvantages:
+    advantage: np.ndarray  # the reward normalised in its group (GiGPO Eq. 3 on step rows)
+    reward: np.ndarray  # what is normalised: the row's outcome score, episode return - λ if invalid
+
+
+def grpo_advantages(rows: StepRows, cfg: GRPOConfig | None = None) -> GRPOAdvantages:
     """One advantage per step row (GiGPO Eq. 3 applied to step rows, F_norm = std or 1)."""
     cfg = cfg or GRPOConfig()
     scores = rows.outcome_scores(cfg.invalid_penalty)
     stats = group_stats(scores, rows.group, rows.n_groups)
-    return normalize_in_group(scores, rows.group, stats, cfg.norm_by_std)
+    return GRPOAdvantages(advantage=normalize_in_group(scores, rows.group, stats, cfg.norm_by_std), reward=scores)
 
 
-GRPO = Algorithm(config=GRPOConfig, estimate=grpo_advantages, inputs="step_rows")
+GRPO = Algorithm(config=GRPOConfig, estimate=grpo_advantages, inputs=StepRows)

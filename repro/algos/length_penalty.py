@@ -17,7 +17,7 @@ import numpy as np
 
 from repro.algos import Algorithm
 from repro.algos.rloo import RLOOConfig, rloo_advantages
-from repro.algos.rows import StepRows, factorize
+from repro.algos.rows import ResponseRows, StepRows
 from repro.errors import ReproError
 
 
@@ -34,31 +34,28 @@ def length_penalty_rewards(group: Sequence[Hashable], length: Sequence[int], cor
                            alpha: float) -> np.ndarray:
     """r = 1{correct} · (1 − α · σ((len − MEAN) / STD)), MEAN/STD over the group's correct lengths
     (a group with one correct answer, or equal lengths, has no spread: its penalty is α · σ(0))."""
-    codes = factorize(list(group))
-    length = np.asarray(length, dtype=np.float64)
-    correct = np.asarray(correct, dtype=bool)
-    reward = np.zeros(len(codes))
-    for g in np.unique(codes[correct]):
-        members = (codes == g) & correct
-        mean, std = length[members].mean(), length[members].std()
-        z = (length[members] - mean) / std if std > 0 else np.zeros(int(members.sum()))
+    rows = ResponseRows.from_columns(group, length, correct)
+    reward = np.zeros(len(rows))
+    for g in np.unique(rows.group[rows.correct]):
+        members = (rows.group == g) & rows.correct
+        mean, std = rows.length[members].mean(), rows.length[members].std()
+        z = (rows.length[members] - mean) / std if std > 0 else np.zeros(int(members.sum()))
         reward[members] = 1.0 - alpha / (1.0 + np.exp(-z))
     return reward
 
 
 @dataclass(frozen=True)
 class LengthPenaltyAdvantages:
-    reward: np.ndarray
-    advantage: np.ndarray
+    reward: np.ndarray  # the length-penalised correctness per response
+    advantage: np.ndarray  # RLOO's leave-one-out advantage of that reward
 
 
-def length_penalty_advantages(group: Sequence[Hashable], length: Sequence[int], correct: Sequence[bool],
-                              cfg: LengthPenaltyConfig | None = None) -> LengthPenaltyAdvantages:
+def length_penalty_advantages(rows: ResponseRows, cfg: LengthPenaltyConfig | None = None) -> LengthPenaltyAdvantages:
     cfg = cfg or LengthPenaltyConfig()
-    reward = length_penalty_rewards(group, length, correct, cfg.alpha)
+    reward = length_penalty_rewards(rows.group, rows.length, rows.correct, cfg.alpha)
     n = len(reward)
-    rows = StepRows.from_columns(group=list(group), traj=list(range(n)), step=[1] * n, reward=reward, valid=[True] * n)
-    return LengthPenaltyAdvantages(reward, rloo_advantages(rows, RLOOConfig(invalid_penalty=0.0)))
+    one_step = StepRows.from_columns(group=rows.group, traj=list(range(n)), step=[1] * n, reward=reward, valid=[True] * n)
+    return LengthPenaltyAdvantages(reward, rloo_advantages(one_step, RLOOConfig(invalid_penalty=0.0)).advantage)
 
 
-LENGTH_PENALTY = Algorithm(config=LengthPenaltyConfig, estimate=length_penalty_advantages, inputs="parallel_groups")
+LENGTH_PENALTY = Algorithm(config=LengthPenaltyConfig, estimate=length_penalty_advantages, inputs=ResponseRows)

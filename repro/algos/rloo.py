@@ -22,7 +22,13 @@ class RLOOConfig:
             raise ReproError(f"{prefix}.invalid_penalty must be >= 0, got {self.invalid_penalty}")
 
 
-def rloo_advantages(rows: StepRows, cfg: RLOOConfig | None = None) -> np.ndarray:
+@dataclass(frozen=True)
+class RLOOAdvantages:
+    advantage: np.ndarray  # the reward less the mean of the group's other rows
+    reward: np.ndarray  # the row's outcome score, episode return - λ if invalid
+
+
+def rloo_advantages(rows: StepRows, cfg: RLOOConfig | None = None) -> RLOOAdvantages:
     """A_k = score_k - mean_{j≠k} score_j = (n·score_k - Σ_j score_j) / (n - 1) over the n rows
     of the group; a group of one row keeps its raw score (no other row to compare with)."""
     cfg = cfg or RLOOConfig()
@@ -32,7 +38,7 @@ def rloo_advantages(rows: StepRows, cfg: RLOOConfig | None = None) -> np.ndarray
     # both sums measured from the group minimum: ties give exactly 0
     above_min = scores - stats.minimum[rows.group]
     loo = (n * above_min - stats.total_above_min[rows.group]) / np.maximum(n - 1, 1)
-    return np.where(n == 1, scores, loo)
+    return RLOOAdvantages(advantage=np.where(n == 1, scores, loo), reward=scores)
 
 
-RLOO = Algorithm(config=RLOOConfig, estimate=rloo_advantages, inputs="step_rows")
+RLOO = Algorithm(config=RLOOConfig, estimate=rloo_advantages, inputs=StepRows)

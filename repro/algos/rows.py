@@ -1,8 +1,13 @@
-"""Step rows: the common input of the multi-turn estimators (docs/gigpo.md §1).
+"""The estimators' inputs: the columns each one declares (:class:`repro.algos.Algorithm` ``inputs``).
 
-Each environment step of each trajectory is its own training sample, so a batch is a bag of step
-rows. The trainer (from its rollouts) and ``repro advantages`` (from JSONL) both build a
-:class:`StepRows`; the estimators only read it.
+* :class:`StepRows` - the multi-turn estimators (GiGPO, GRPO, RLOO; docs/gigpo.md §1): each
+  environment step of each trajectory is its own training sample, so a batch is a bag of step rows;
+* :class:`SerialRows` - S-GRPO: the members of serial groups (docs/sgrpo.md §2.5);
+* :class:`ResponseRows` - the length-penalty baseline: the responses of parallel groups.
+
+The trainer (from its rollouts, :mod:`repro.trainer.advantages`) and ``repro advantages`` (from
+JSONL) build them; the estimators only read them. PPO's token input is
+:class:`repro.algos.gae.TokenRows` (tensors).
 """
 
 from __future__ import annotations
@@ -125,3 +130,43 @@ class StepRows:
         (docs/gigpo.md §2.5, §4.2 step 2)."""
         return self.episode_returns() - invalid_penalty * ~self.valid
 
+
+
+@dataclass(frozen=True, eq=False)
+class SerialRows:
+    """The members of serial groups, in any order (docs/sgrpo.md §2.5): a group's ``exit_index``
+    orders its responses, the full rollout having the largest. Build with :meth:`from_columns`."""
+
+    group: np.ndarray  # int64 dense code of the serial group (one query)
+    exit_index: np.ndarray  # int64
+    correct: np.ndarray  # bool verdict of the response's answer
+
+    @classmethod
+    def from_columns(cls, group: Sequence[Hashable], exit_index: Sequence[int], correct: Sequence[bool]) -> SerialRows:
+        codes = factorize(list(group))
+        n = len(codes)
+        return cls(group=codes, exit_index=np.asarray(exit_index, dtype=np.int64).reshape(n),
+                   correct=np.asarray(correct, dtype=bool).reshape(n))
+
+    def __len__(self) -> int:
+        return len(self.group)
+
+
+@dataclass(frozen=True, eq=False)
+class ResponseRows:
+    """The responses of parallel groups (one group per prompt), with their lengths in tokens.
+    Build with :meth:`from_columns`."""
+
+    group: np.ndarray  # int64 dense code of the prompt's group
+    length: np.ndarray  # float64 response length (tokens)
+    correct: np.ndarray  # bool verdict of the response's answer
+
+    @classmethod
+    def from_columns(cls, group: Sequence[Hashable], length: Sequence[int], correct: Sequence[bool]) -> ResponseRows:
+        codes = factorize(list(group))
+        n = len(codes)
+        return cls(group=codes, length=np.asarray(length, dtype=np.float64).reshape(n),
+                   correct=np.asarray(correct, dtype=bool).reshape(n))
+
+    def __len__(self) -> int:
+        return len(self.group)

@@ -9,13 +9,13 @@ wrong answers 0. The advantage is r - mean(r) over the group, without dividing b
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Hashable, Sequence
+from typing import Sequence
 
 import numpy as np
 
 from repro.algos import Algorithm
 from repro.algos.groupstats import group_stats
-from repro.algos.rows import RowsError, factorize
+from repro.algos.rows import RowsError, SerialRows
 from repro.errors import ReproError
 
 REWARDS = ("decay", "shortest_one", "all_one")
@@ -49,19 +49,14 @@ def _reward_by_rank(correct: np.ndarray, rank: np.ndarray, reward: str) -> np.nd
 
 @dataclass(frozen=True)
 class SGRPOAdvantages:
-    reward: np.ndarray
-    advantage: np.ndarray
+    reward: np.ndarray  # Eq. 1 (or the Table 2 ablation's rule) per response
+    advantage: np.ndarray  # r - mean(r) over the serial group (Eq. 2's Â, no std division)
 
 
-def sgrpo_advantages(
-    group: Sequence[Hashable], exit_index: Sequence[int], correct: Sequence[bool], cfg: SGRPOConfig | None = None
-) -> SGRPOAdvantages:
-    """Reward and advantage of every response of many serial groups (rows in any order);
-    ``exit_index`` orders a group's responses, the full rollout having the largest."""
+def sgrpo_advantages(rows: SerialRows, cfg: SGRPOConfig | None = None) -> SGRPOAdvantages:
+    """Reward and advantage of every response of many serial groups (rows in any order)."""
     cfg = cfg or SGRPOConfig()
-    codes = factorize(list(group))
-    exit_index = np.asarray(exit_index, dtype=np.int64).reshape(len(codes))
-    correct = np.asarray(correct, dtype=bool).reshape(len(codes))
+    codes, exit_index, correct = rows.group, rows.exit_index, rows.correct
     order = np.lexsort((exit_index, codes))  # each group in exit order
     g, e, c = codes[order], exit_index[order], correct[order]
     repeated = np.flatnonzero((g[1:] == g[:-1]) & (e[1:] == e[:-1]))
@@ -77,4 +72,4 @@ def sgrpo_advantages(
     return SGRPOAdvantages(reward=reward, advantage=reward - stats.mean[codes])  # docs/sgrpo.md §2.6: no std division
 
 
-SGRPO = Algorithm(config=SGRPOConfig, estimate=sgrpo_advantages, inputs="serial_groups")
+SGRPO = Algorithm(config=SGRPOConfig, estimate=sgrpo_advantages, inputs=SerialRows)

@@ -30,7 +30,10 @@ HELP = (
     "norm_by_std invalid_penalty. rloo: invalid_penalty. sgrpo: reward=decay|shortest_one|all_one."
 )
 
-CLI_ALGOS = ("gigpo", "grpo", "rloo", "sgrpo")
+# the estimators the command runs -> the fields of their result it writes
+OUTPUT_FIELDS = {"gigpo": ("advantage", "episode_advantage", "step_advantage", "step_return"),
+                 "grpo": ("advantage",), "rloo": ("advantage",), "sgrpo": ("reward", "advantage")}
+CLI_ALGOS = tuple(OUTPUT_FIELDS)
 ID = "id"  # a field kind: a string or an integer (the trainer's dumps use integers)
 STEP_FIELDS = {"group": ID, "traj": ID, "step": int, "anchor": object, "reward": float, "valid": bool}
 SERIAL_FIELDS = {"group": ID, "exit_index": int, "correct": bool}
@@ -97,21 +100,16 @@ def read_rows(path: Path, fields: dict[str, Any]) -> tuple[list[dict], list[int]
 
 def compute_fields(algo: str, cfg: Any, columns: dict[str, list]) -> dict[str, list]:
     """Output field -> one value per input row."""
-    if algo == "sgrpo":
-        from repro.algos.sgrpo import sgrpo_advantages
+    from repro.algos.rows import SerialRows, StepRows
 
-        result = sgrpo_advantages(columns["group"], columns["exit_index"], columns["correct"], cfg)
-        return {"reward": result.reward.tolist(), "advantage": result.advantage.tolist()}
-
-    from repro.algos.rows import StepRows
-
-    rows = StepRows.from_columns(columns["group"], columns["traj"], columns["step"], columns["reward"],
-                                 columns["valid"], columns["anchor"])
-    result = ALGOS.get(algo).estimate(rows, cfg)
-    if algo != "gigpo":
-        return {"advantage": result.tolist()}
-    return {name: getattr(result, name).tolist()
-            for name in ("advantage", "episode_advantage", "step_advantage", "step_return")}
+    algorithm = ALGOS.get(algo)
+    if algorithm.inputs is SerialRows:
+        inputs = SerialRows.from_columns(columns["group"], columns["exit_index"], columns["correct"])
+    else:
+        inputs = StepRows.from_columns(columns["group"], columns["traj"], columns["step"], columns["reward"],
+                                       columns["valid"], columns["anchor"])
+    result = algorithm.estimate(inputs, cfg)
+    return {name: getattr(result, name).tolist() for name in OUTPUT_FIELDS[algo]}
 
 
 def advantages_command(
@@ -120,7 +118,7 @@ def advantages_command(
     rows: Annotated[Optional[Path], typer.Option("--rows", help="JSONL file, one row object per line.")] = None,
     out: Annotated[Optional[Path], typer.Option("--out", help="Write the result here (atomically; missing parent directories are created) instead of stdout.")] = None,
 ) -> None:
-    from repro.algos.rows import RowsError
+    from repro.algos.rows import RowsError, SerialRows
 
     if algo is None:
         raise ReproError(f"--algo is required: one of {', '.join(CLI_ALGOS)}")
@@ -130,7 +128,7 @@ def advantages_command(
         raise ReproError("--rows FILE.jsonl is required")
 
     cfg = load_config(ALGOS.get(algo).config(), None, list(overrides or []))
-    fields = SERIAL_FIELDS if algo == "sgrpo" else STEP_FIELDS
+    fields = SERIAL_FIELDS if ALGOS.get(algo).inputs is SerialRows else STEP_FIELDS
     objects, lines, columns = read_rows(rows, fields)
     import numpy as np
 

@@ -245,20 +245,6 @@ def check_groups(groups: Sequence[SerialGroup], policy: Any, pool: Any, on_verdi
         member.verdict, member.extracted = verdict.status, verdict.extracted
 
 
-def assign_rewards(groups: Sequence[SerialGroup], reward_cfg: Any = None) -> None:
-    """Eq. 1 rewards and r - mean(r) advantages from the verdicts (repro.algos.sgrpo)."""
-    from repro.algos.sgrpo import sgrpo_advantages
-
-    rows = [(gi, m.exit_index, m.correct) for gi, g in enumerate(groups) for m in g.members]
-    if not rows:
-        return
-    group, exit_index, correct = zip(*rows)
-    result = sgrpo_advantages(group, exit_index, correct, reward_cfg)
-    members = [m for g in groups for m in g.members]
-    for member, r, a in zip(members, result.reward, result.advantage):
-        member.reward, member.advantage = float(r), float(a)
-
-
 def group_summary(groups: Sequence[SerialGroup]) -> dict[str, float]:
     """Rates a training log needs: unclosed full rollouts, exit and full accuracy, tokens."""
     if not groups:

@@ -24,6 +24,12 @@ class StepRow:
     episode_length: int = 0  # the trajectory's number of steps (filled when it ends)
     success: bool = False  # the trajectory's final won flag (filled when it ends)
 
+    @property
+    def number(self) -> int:
+        """The step counted from 1, as the estimators' ``repro.algos.rows.StepRows`` and the rows
+        dumps count it (the one place the two countings meet)."""
+        return self.step + 1
+
 
 @dataclass
 class EpisodeRecord:

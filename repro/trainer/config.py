@@ -9,6 +9,8 @@ from pathlib import Path
 from typing import Any, Optional
 
 from repro.algos import ALGOS
+from repro.algos.gae import TokenRows
+from repro.algos.rows import StepRows
 from repro.config import ModelConfig, SamplingConfig, load_config, peek_value
 from repro.envs import ENVS
 from repro.errors import ReproError
@@ -139,20 +141,21 @@ def build_train_config(algo: Optional[str], env: Optional[str], config_file: Opt
         raise ReproError(f"env '{env_name}' is not an agent env; `repro train` trains on alfworld or webshop")
     env_cls = ENVS.get(env_name)
     algorithm = ALGOS.get(algo_name)
-    if algorithm.inputs != "step_rows" and algo_name != "ppo":
+    if algorithm.inputs not in (StepRows, TokenRows):
         raise ReproError(f"algo '{algo_name}' does not estimate advantages from step rows; "
                          f"`repro train` runs gigpo, grpo, rloo and ppo")
     overrides = [o for o in overrides if not o.startswith(("env.name=", "algo="))]
-    critic = None
-    if algo_name == "ppo":
-        critic = CriticConfig()
-    cfg = load_config(TrainConfig(advantage=algorithm.config(), env=env_cls.Config(), critic=critic), config_file, overrides)
+    needs_critic = algorithm.inputs is TokenRows  # GAE's values come from a critic (algo ppo)
+    cfg = load_config(TrainConfig(advantage=algorithm.config(), env=env_cls.Config(),
+                                  critic=CriticConfig() if needs_critic else None), config_file, overrides)
     cfg.algo, cfg.env.name = algo_name, env_name
     # the recipe is chosen from these sections (trainer/run.py), so a stray one must not switch it
     if cfg.math is not None:
         raise ReproError(f"math.* settings apply to math envs only, not to '{env_name}'")
-    if cfg.critic is not None and algo_name != "ppo":
+    if cfg.critic is not None and not needs_critic:
         raise ReproError(f"critic.* settings apply to algo ppo only, not to '{algo_name}'")
+    if cfg.critic is None and needs_critic:
+        raise ReproError(f"algo '{algo_name}' trains a critic: its critic section cannot be null")
     if cfg.command != "train":
         raise ReproError(f"config {config_file} is for '{cfg.command}', not 'train'")
     return cfg

@@ -21,6 +21,7 @@ from typing import Any, Sequence
 import numpy as np
 import torch
 
+from repro.trainer.advantages import estimate, step_rows
 from repro.trainer.config import CriticConfig
 from repro.trainer.distributed import Dist, scalar, shard_model
 from repro.trainer.loop import Trainer
@@ -136,8 +137,7 @@ class PPOTrainer(Trainer):
     def advantages(self, rows) -> tuple[list[list[float]], np.ndarray | None]:
         """Per-token GAE advantages of this rank's rows; the critic's values and returns are kept
         for :meth:`update` (the critic regresses on exactly these returns)."""
-        from repro.algos.gae import gae_advantages, outcome_token_rewards
-        from repro.algos.rows import StepRows
+        from repro.algos.gae import TokenRows, outcome_token_rewards
 
         if not rows:
             self._targets = ([], [])
@@ -145,15 +145,13 @@ class PPOTrainer(Trainer):
         batch = UpdateBatch([r.prompt_ids for r in rows], [r.response_ids for r in rows], [r.logprobs for r in rows],
                             [0.0] * len(rows))
         values = batch_values(self.critic, batch, self.policy.pad_id, self.cfg.micro_batch_rows, self.dist)
-        step_rows = StepRows.from_columns(
-            group=[r.group for r in rows], traj=[r.traj for r in rows], step=[r.step + 1 for r in rows],
-            reward=[r.reward for r in rows], valid=[r.valid for r in rows])
-        scores = torch.tensor(step_rows.outcome_scores(self.cfg.advantage.invalid_penalty), dtype=torch.float32)
+        scores = torch.tensor(step_rows(rows).outcome_scores(self.cfg.advantage.invalid_penalty), dtype=torch.float32)
         width = max(len(r.response_ids) for r in rows)
         value_t, mask = padded(values, width)
         whiten = self.cfg.advantage.whiten
-        advantages, returns = gae_advantages(outcome_token_rewards(scores, mask), value_t, mask,
-                                             dataclasses.replace(self.cfg.advantage, whiten=False))
+        result = estimate(self.algorithm, TokenRows(outcome_token_rewards(scores, mask), value_t, mask),
+                          dataclasses.replace(self.cfg.advantage, whiten=False))
+        advantages, returns = result.advantage, result.returns
         if whiten:  # over the whole batch: under torchrun, the global masked mean and variance
             advantages = self.whiten(advantages, mask)
         lengths = [len(r.response_ids) for r in rows]

@@ -34,6 +34,7 @@ from repro.progress import log_line
 from repro.results.run_dir import METRICS_SCHEMA_VERSION, RunDir
 from repro.seeding import derive_seed
 from repro.trainer import metrics as M
+from repro.trainer.advantages import estimate, step_rows
 from repro.trainer.checkpoint import load_checkpoint, save_checkpoint
 from repro.trainer.config import TrainConfig
 from repro.trainer.distributed import full_state_dict, global_group, init_distributed, rank_seed, rank_share, shard_model
@@ -67,7 +68,7 @@ def step_row_dump(rows: list[Any], advantages: list[Any], anchor_group: np.ndarr
     trainer's advantage (and GiGPO's step-group code), so the estimator can be re-run on what trained."""
     out = []
     for i, (r, advantage) in enumerate(zip(rows, advantages)):
-        obj = {"group": r.group, "traj": r.traj, "step": r.step + 1, "anchor": r.anchor, "reward": r.reward,
+        obj = {"group": r.group, "traj": r.traj, "step": r.number, "anchor": r.anchor, "reward": r.reward,
                "valid": r.valid, "done": r.done, "advantage": advantage}
         if anchor_group is not None:
             obj["step_group"] = int(anchor_group[i])
@@ -257,17 +258,11 @@ class Trainer:
 
     def advantages(self, rows) -> tuple[list[float], np.ndarray | None]:
         """One advantage per row, and GiGPO's step-group code per row (None for other algorithms)."""
-        from repro.algos.rows import StepRows
-
         if not rows:
             return [], None
-        step_rows = StepRows.from_columns(
-            group=[r.group for r in rows], traj=[r.traj for r in rows], step=[r.step + 1 for r in rows],
-            reward=[r.reward for r in rows], valid=[r.valid for r in rows], anchor=[r.anchor for r in rows])
-        result = self.algorithm.estimate(step_rows, self.cfg.advantage)
-        # GiGPO returns its parts (advantage, anchor groups, ...); GRPO and RLOO an array
-        advantages = getattr(result, "advantage", result)
-        return advantages.astype(float).tolist(), getattr(result, "anchor_group", None)
+        result = estimate(self.algorithm, step_rows(rows), self.cfg.advantage)
+        # the step groups are a component of GiGPO's result only (logged as their sizes, dumped per row)
+        return result.advantage.astype(float).tolist(), getattr(result, "anchor_group", None)
 
     # -- the run ------------------------------------------------------------------------------
 

@@ -122,11 +122,11 @@ def training_results(cfg: TrainConfig, lines: list[dict[str, Any]], run_path: Pa
 
 
 def recipe(cfg: TrainConfig) -> type[Trainer]:
-    """The trainer class ``cfg`` runs: the math recipe for math envs, critic PPO for ``algo=ppo``,
-    else the agent trainer (its estimator chosen by ``algo``)."""
+    """The trainer class ``cfg`` runs, chosen by its sections: the math recipe for math envs, critic
+    PPO with a critic (``algo=ppo``), else the agent trainer (its estimator chosen by ``algo``)."""
     if cfg.math is not None:
         return MathTrainer
-    if cfg.algo == "ppo":
+    if cfg.critic is not None:
         return PPOTrainer
     return Trainer
 

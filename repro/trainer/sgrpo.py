@@ -29,7 +29,9 @@ from typing import Any
 from repro.config import SamplingConfig
 from repro.errors import ReproError
 from repro.io import atomic_write_jsonl, read_jsonl
+from repro.algos.rows import SerialRows
 from repro.results.stats import stderr_of_mean
+from repro.trainer.advantages import assign_rewards
 from repro.trainer.config import MathRecipeConfig, TrainConfig
 from repro.trainer.loop import Trainer, iteration_seed
 
@@ -59,6 +61,8 @@ class MathTrainer(Trainer):
         recipe: MathRecipeConfig = cfg.math
         self.problems = (read_train_file(recipe.train_file) if recipe.train_file
                          else self.task_source.problems(recipe.train_split))
+        # an estimator of serial groups (S-GRPO) gets serial rollouts; the others parallel groups
+        self.serial = self.algorithm.inputs is SerialRows
 
     def rollout_pool(self) -> Any:
         from repro.envs.verify import VerifierPool
@@ -76,7 +80,7 @@ class MathTrainer(Trainer):
 
         cfg, recipe = self.cfg, self.cfg.math
         t0 = time.perf_counter()
-        filtering = cfg.algo == "sgrpo" and recipe.filter_groups
+        filtering = self.serial and recipe.filter_groups
         n_queries = math.ceil(recipe.oversample * cfg.tasks_per_iteration) if filtering else cfg.tasks_per_iteration
         rng = random.Random(iteration_seed(cfg.seed, it, "tasks"))
         problems = [self.problems[i] for i in rng.sample(range(len(self.problems)), min(n_queries, len(self.problems)))]
@@ -122,7 +126,7 @@ class MathTrainer(Trainer):
         """``dump_rows=true``: one ``repro advantages --rows`` object per member with the trainer's
         reward and advantage: serial rows for sgrpo (group, exit_index, correct), one-step rows of
         the parallel groups for the baselines (group = query, traj = sample)."""
-        if self.cfg.algo == "sgrpo":
+        if self.serial:
             return [{"group": gi, "problem_id": g.problem.id, "exit_index": m.exit_index, "correct": m.correct,
                      "reward": m.reward, "advantage": m.advantage} for gi, g in enumerate(groups) for m in g.members]
         size = self.cfg.group_size
@@ -133,34 +137,21 @@ class MathTrainer(Trainer):
     def _rollout(self, policy: Any, pool: Any, problems: list[Any], sampling: SamplingConfig) -> list[Any]:
         """Groups with verdicts, rewards and advantages: one serial group per query (sgrpo), or
         ``group_size`` one-member groups per query (the parallel baselines)."""
-        from repro.rollout.serial import assign_rewards, build_exits, check_groups, serial_rollout
+        from repro.rollout.serial import build_exits, check_groups, serial_rollout
 
         cfg = self.cfg
         prompts = self._prompts(problems)
-        if cfg.algo == "sgrpo":
+        if self.serial:
             groups = serial_rollout(policy, problems, prompts, sampling, cfg.math.serial, sampling.seed)
-            check_groups(groups, policy, pool)
-            assign_rewards(groups, cfg.advantage)
-            return groups
-        requests = [(i, p, prompt) for i, (p, prompt) in enumerate(zip(problems, prompts)) for _ in range(cfg.group_size)]
-        full = policy.sample([r[2] for r in requests], sampling)
-        groups = build_exits(policy, [r[1] for r in requests], [r[2] for r in requests], full, [[]] * len(full),
-                             sampling, cfg.math.serial, sampling.seed)
-        check_groups(groups, policy, pool)
-        query = [r[0] for r in requests]
-        correct = [g.full.correct for g in groups]
-        if cfg.algo == "grpo":
-            from repro.algos.rows import StepRows
-
-            n = len(groups)
-            rows = StepRows.from_columns(group=query, traj=list(range(n)), step=[1] * n,
-                                         reward=[float(c) for c in correct], valid=[True] * n)
-            rewards, advantages = [float(c) for c in correct], self.algorithm.estimate(rows, cfg.advantage).tolist()
+            query = list(range(len(groups)))
         else:
-            result = self.algorithm.estimate(query, [len(g.full.response_ids) for g in groups], correct, cfg.advantage)
-            rewards, advantages = result.reward.tolist(), result.advantage.tolist()
-        for g, r, a in zip(groups, rewards, advantages):
-            g.full.reward, g.full.advantage = float(r), float(a)
+            requests = [(i, p, prompt) for i, (p, prompt) in enumerate(zip(problems, prompts)) for _ in range(cfg.group_size)]
+            full = policy.sample([r[2] for r in requests], sampling)
+            groups = build_exits(policy, [r[1] for r in requests], [r[2] for r in requests], full, [[]] * len(full),
+                                 sampling, cfg.math.serial, sampling.seed)
+            query = [r[0] for r in requests]
+        check_groups(groups, policy, pool)
+        assign_rewards(groups, self.algorithm, cfg.advantage, query)
         return groups
 
     def validate(self, pool: Any, it: int) -> dict[str, Any]:
