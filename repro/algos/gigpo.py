@@ -33,7 +33,7 @@ from typing import Any, Hashable
 
 import numpy as np
 
-from repro.algos import Algorithm
+from repro.algos import Algorithm, EstimatorConfig
 from repro.algos.groupstats import EPS, group_stats
 from repro.algos.grpo import normalize_in_group
 from repro.algos.rows import RowsError, StepRows, factorize
@@ -47,7 +47,7 @@ COMPONENTS = ("both", "episode", "step")  # Eq. 8's terms kept (Fig. 4's ablatio
 
 
 @dataclass
-class GiGPOConfig:
+class GiGPOConfig(EstimatorConfig):
     mode: str = "mean_norm"  # mean_norm (F_norm = 1) | mean_std_norm (F_norm = std); one switch for both levels
     gamma: float = 0.95  # γ of the discounted step return (Eq. 5)
     omega: float = 1.0  # ω, weight of the step advantage (Eq. 8; the reference's step_advantage_w)
