@@ -58,7 +58,7 @@ bench: setup
 SCALE ?= cpu
 ONLY  ?=
 reproduce-tables: setup
-	$(BIN)/python -m repro.results.reproduce --scale $(SCALE) $(if $(ONLY),--only "$(ONLY)")
+	$(BIN)/python -m repro.reproduce --scale $(SCALE) $(if $(ONLY),--only "$(ONLY)")
 
 # Everything generated, except results/tables/ (the committed tables and their run records).
 clean:

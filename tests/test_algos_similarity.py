@@ -7,7 +7,8 @@ from difflib import SequenceMatcher
 import numpy as np
 from hypothesis import given, settings, strategies as st
 
-from repro.algos.gigpo import GiGPOConfig, gigpo_advantages, similarity_clusters
+from repro.algos.gigpo import GiGPOConfig, gigpo_advantages
+from repro.algos.similarity import similarity_clusters
 from repro.algos.rows import StepRows, factorize
 
 RECEPTACLES = ["cabinet", "countertop", "drawer", "fridge", "microwave", "sinkbasin", "shelf", "stoveburner"]

@@ -1,4 +1,4 @@
-"""make reproduce-tables (repro.results.reproduce): the plan over benchmarks/tables/, and a real
+"""make reproduce-tables (repro.reproduce): the plan over benchmarks/tables/, and a real
 end-to-end reproduction of two small rows (a maze RL row from a shared SFT warm start, an S-GRPO
 row whose suite evaluates the model its training run exported) into tables and plots."""
 
@@ -14,7 +14,7 @@ import yaml
 from repro.errors import ReproError
 from repro.io import read_jsonl
 from repro.results.plots import curve_value
-from repro.results.reproduce import check_configs, execute, is_done, plan, regenerate
+from repro.reproduce import check_configs, execute, is_done, plan, regenerate
 
 
 def test_plan_covers_the_claimed_rows():
@@ -337,7 +337,7 @@ def test_repro_validate_checks_a_row_file_at_each_of_its_scales(tmp_path):
     import subprocess
     import sys
 
-    from repro.results.reproduce import ROWS_DIR, validate_row_file
+    from repro.reproduce import ROWS_DIR, validate_row_file
 
     # every row's configs are checked by test_every_planned_run_has_a_valid_config; here the per-file entry point
     assert validate_row_file(ROWS_DIR / "sgrpo-fig3/qwen3-8b/sgrpo-2k.yaml") == {"paper": 3}  # 2 evals + the shared S-GRPO model

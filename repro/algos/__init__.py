@@ -27,6 +27,12 @@ from typing import Any, Callable, Protocol
 from repro.registry import Registry
 
 
+@dataclass
+class EstimatorConfig:
+    """The base of every estimator's options dataclass (``Algorithm.config``), so the config
+    section holding one (``TrainConfig.advantage``) is typed."""
+
+
 class Advantages(Protocol):
     """What every estimator returns (a frozen dataclass with more named fields)."""
 

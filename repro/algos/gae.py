@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from repro.algos import Algorithm
+from repro.algos import Algorithm, EstimatorConfig
 from repro.errors import ReproError
 
 if TYPE_CHECKING:
@@ -20,7 +20,7 @@ if TYPE_CHECKING:
 
 
 @dataclass
-class GAEConfig:
+class GAEConfig(EstimatorConfig):
     gamma: float = 1.0  # γ of GAE (token-level discount inside a row)
     lam: float = 1.0  # λ of GAE
     whiten: bool = True  # normalise advantages over all valid tokens of the batch

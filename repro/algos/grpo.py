@@ -13,14 +13,14 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from repro.algos import Algorithm
+from repro.algos import Algorithm, EstimatorConfig
 from repro.algos.groupstats import EPS, GroupStats, group_stats
 from repro.algos.rows import StepRows
 from repro.errors import ReproError
 
 
 @dataclass
-class GRPOConfig:
+class GRPOConfig(EstimatorConfig):
     norm_by_std: bool = True  # false = mean-centring only (Dr.GRPO; the reference's norm_adv_by_std_in_grpo)
     invalid_penalty: float = 0.1  # λ, subtracted once from an invalid row's score (docs/gigpo.md §2.5)
 

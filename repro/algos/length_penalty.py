@@ -15,14 +15,14 @@ from typing import Hashable, Sequence
 
 import numpy as np
 
-from repro.algos import Algorithm
+from repro.algos import Algorithm, EstimatorConfig
 from repro.algos.rloo import RLOOConfig, rloo_advantages
 from repro.algos.rows import ResponseRows, StepRows
 from repro.errors import ReproError
 
 
 @dataclass
-class LengthPenaltyConfig:
+class LengthPenaltyConfig(EstimatorConfig):
     alpha: float = 0.2  # α: the length penalty's weight (the S-GRPO paper's setting)
 
     def validate(self, prefix: str = "length_penalty") -> None:

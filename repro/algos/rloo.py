@@ -7,14 +7,14 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from repro.algos import Algorithm
+from repro.algos import Algorithm, EstimatorConfig
 from repro.algos.groupstats import group_stats
 from repro.algos.rows import StepRows
 from repro.errors import ReproError
 
 
 @dataclass
-class RLOOConfig:
+class RLOOConfig(EstimatorConfig):
     invalid_penalty: float = 0.1  # λ, subtracted once from an invalid row's score (docs/gigpo.md §2.5)
 
     def validate(self, prefix: str = "rloo") -> None:

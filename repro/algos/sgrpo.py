@@ -13,7 +13,7 @@ from typing import Sequence
 
 import numpy as np
 
-from repro.algos import Algorithm
+from repro.algos import Algorithm, EstimatorConfig
 from repro.algos.groupstats import group_stats
 from repro.algos.rows import RowsError, SerialRows
 from repro.errors import ReproError
@@ -22,7 +22,7 @@ REWARDS = ("decay", "shortest_one", "all_one")
 
 
 @dataclass
-class SGRPOConfig:
+class SGRPOConfig(EstimatorConfig):
     # decay (Eq. 1) | shortest_one (Table 2 "w/o decay, only the shortest correct gets 1": the first
     # correct answer in exit order) | all_one (Table 2 "every correct gets 1")
     reward: str = "decay"

@@ -106,7 +106,7 @@ def validate_command(
     import yaml
 
     if config.is_file() and "scales" in (yaml.safe_load(config.read_text()) or {}):  # a table row (benchmarks/tables/)
-        from repro.results.reproduce import validate_row_file
+        from repro.reproduce import validate_row_file
 
         if overrides:
             raise ReproError(f"{config} is a table row file; KEY=VALUE overrides apply to configs only")

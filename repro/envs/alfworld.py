@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from repro.envs.alfworld_engine import engine_caches
-from repro.envs.base import AgentEnv
+from repro.envs.base import AgentEnv, EnvConfig
 from repro.errors import ReproError
 from repro.paths import cache_dir, data_dir
 
@@ -110,7 +110,7 @@ def _unpack(archive: Path, split: str, root: Path, sha256: str) -> None:
 
 class AlfworldEnv(AgentEnv):
     @dataclass
-    class Config:
+    class Config(EnvConfig):
         name: str = "alfworld"
         max_steps: int = 50  # episode cap (env.max_steps)
         history_length: int = 2  # observation/action pairs in the prompt

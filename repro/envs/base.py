@@ -17,7 +17,7 @@ explicit WebShop goal). ``reset(task)`` starts an episode on it.
 and optionally ``task_type`` (ALFWorld: pick/look/clean/heat/cool/pick2) and ``task_score``
 (WebShop's raw [0, 1] reward; defaults to ``float(won)``).
 
-The config dataclass ``Config`` has at least ``name``, ``max_steps`` (episode cap),
+The config dataclass ``Config`` (a subclass of :class:`EnvConfig`) has at least ``name``, ``max_steps`` (episode cap),
 ``history_length`` (observation/action pairs shown in the prompt) and ``max_prompt_tokens``
 (the prompt-length guard of the rollout loop).
 
@@ -39,9 +39,18 @@ from __future__ import annotations
 
 import abc
 from collections import defaultdict
+from dataclasses import dataclass
 from typing import Any, Callable, ClassVar
 
 from repro.errors import ReproError
+
+
+@dataclass
+class EnvConfig:
+    """The base of every env's and math task's ``Config`` dataclass, so the config sections that
+    hold one (``TrainConfig.env``, ``EvalConfig.env``) are typed."""
+
+    name: str = ""  # the registry name that chose the env (`repro ls envs`)
 
 
 class AgentEnv(abc.ABC):

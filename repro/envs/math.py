@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import ClassVar
 
+from repro.envs.base import EnvConfig
 from repro.errors import ReproError
 from repro.io import read_jsonl
 from repro.paths import data_dir, data_file
@@ -33,7 +34,7 @@ class MathProblem:
 
 
 @dataclass
-class MathTaskConfig:
+class MathTaskConfig(EnvConfig):
     name: str = ""
     split: str = "test"  # the evaluation split; `repro eval --split` overrides it
     prompt_suffix: str = PROMPT_SUFFIX

@@ -22,7 +22,7 @@ from collections import deque
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
-from repro.envs.base import AgentEnv
+from repro.envs.base import AgentEnv, EnvConfig
 from repro.errors import ReproError
 
 MOVES = {"north": (0, -1), "south": (0, 1), "east": (1, 0), "west": (-1, 0)}
@@ -36,7 +36,7 @@ Cell = tuple[int, int]
 
 
 @dataclass
-class MazeConfig:
+class MazeConfig(EnvConfig):
     name: str = "maze"
     max_steps: int = 8  # episode cap
     history_length: int = 2

@@ -18,6 +18,7 @@ from typing import Any, Optional
 
 from repro.config import ModelConfig, SamplingConfig, load_config, peek_value
 from repro.envs import ENVS
+from repro.envs.base import EnvConfig
 from repro.errors import ReproError
 from repro.eval.prompting import PromptingConfig
 from repro.rollout.config import RolloutConfig
@@ -38,7 +39,7 @@ class ExitCurveConfig:
 @dataclass
 class EvalConfig:
     command: str = "eval"  # as train/sft configs name theirs, so `repro validate` knows a file's kind
-    env: Any = None  # the env's own config dataclass (``<EnvClass>.Config``), chosen by env.name
+    env: Optional[EnvConfig] = None  # the env's own config dataclass (``<EnvClass>.Config``), chosen by env.name
     model: ModelConfig = field(default_factory=ModelConfig)
     sampling: SamplingConfig = field(default_factory=SamplingConfig)
     rollout: RolloutConfig = field(default_factory=RolloutConfig)  # agent envs: env worker pool

@@ -29,6 +29,7 @@ from repro.paths import REPO_ROOT
 from repro.policy import load_policy
 from repro.progress import print_plan
 from repro.results.schema import read_results
+from repro.results.tables import markdown_table
 
 # (env, samples per problem) in Table 1's column order
 SGRPO_BENCHMARKS = (("gsm8k", 4), ("aime2024", 16), ("amc2023", 16), ("math500", 8), ("gpqa_diamond", 8))
@@ -148,12 +149,6 @@ def table_header() -> list[str]:
     return header + ["Overall acc", "Overall tok"]
 
 
-def markdown_table(header: list[str], rows: list[tuple[str, list[str]]]) -> str:
-    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-    lines += ["| " + " | ".join([label, *cells]) + " |" for label, cells in rows]
-    return "\n".join(lines) + "\n"
-
-
 def footnotes(wrong: list[dict[str, Any]], results: list[BenchmarkResult]) -> list[str]:
     notes = [f"{MARK} {w['model']} · {w['row']} · {w['cell']}: printed {w['printed']}, recomputed {w['recomputed']}"
              for w in wrong]
@@ -243,7 +238,8 @@ def run_suite(suite: str, config_file: Optional[Path], overrides: list[str], fre
     rows = [(model_label, our_row(results))] + paper_rows(paper, wrong)
     header = table_header()
     notes = footnotes(wrong, results)
-    atomic_write_text(suite_dir / "table.md", markdown_table(header, rows) + "\n" + "\n".join(f"- {n}" for n in notes)
+    atomic_write_text(suite_dir / "table.md", markdown_table(header, [[label, *cells] for label, cells in rows]) + "\n\n"
+                      + "\n".join(f"- {n}" for n in notes)
                       + f"\n\nsource of paper rows: {paper['source'].strip()}\n")
     atomic_write_json(suite_dir / "suite.json", {
         "suite": suite, "benchmarks": [dataclasses.asdict(r) for r in results], "paper_overall_errors": wrong,

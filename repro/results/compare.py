@@ -2,7 +2,7 @@
 
 Reads the results.json (:mod:`repro.results.schema`) of any mix of eval and training runs (a
 training run reports its last validation, as the papers do), matches each run to a paper row (``claim.json`` written
-by ``repro.results.reproduce``, else inferred from its config), groups the seeds of one config
+by ``repro.reproduce``, else inferred from its config), groups the seeds of one config
 (same config hash once seeds and run names are removed) and reports mean ± sample std over seeds.
 Runs on envs that no paper table has (e.g. the CPU maze study) get a table of their own: one column
 per (env, headline metric) they report, no paper column.

@@ -205,7 +205,9 @@ def provenance_cells(row: ComparisonRow) -> list[list[str]]:
     return out
 
 
-def _md_table(header: list[str], rows: list[list[str]]) -> str:
+def markdown_table(header: list[str], rows: list[list[str]]) -> str:
+    """The one Markdown table renderer (compare's tables, the S-GRPO suite's Table 1 layout); a
+    cell's ``|`` is escaped."""
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     lines += ["| " + " | ".join(c.replace("|", "\\|") for c in r) + " |" for r in rows]
     return "\n".join(lines)
@@ -231,10 +233,10 @@ def render_markdown(cmp: Comparison) -> str:
     for block in cmp.blocks():
         rows = [r for r in cmp.rows if r.block == block]
         heading = f"## Rows of the paper's {block} block" if t.has_paper else "## Our runs"
-        parts += [heading, "", _md_table(header_cells(cmp), [body_cells(cmp, r) for r in rows]), ""]
+        parts += [heading, "", markdown_table(header_cells(cmp), [body_cells(cmp, r) for r in rows]), ""]
     prov = [p for r in cmp.rows for p in provenance_cells(r)]
     if prov:
-        parts += ["## Provenance", "", _md_table(list(PROVENANCE_FIELDS), prov), ""]
+        parts += ["## Provenance", "", markdown_table(list(PROVENANCE_FIELDS), prov), ""]
     return "\n".join(parts)
 
 

@@ -6,13 +6,14 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Optional
+from typing import Optional
 
-from repro.algos import ALGOS
+from repro.algos import ALGOS, EstimatorConfig
 from repro.algos.gae import TokenRows
 from repro.algos.rows import StepRows
 from repro.config import ModelConfig, SamplingConfig, load_config, peek_value
 from repro.envs import ENVS
+from repro.envs.base import EnvConfig
 from repro.errors import ReproError
 from repro.rollout.config import RolloutConfig
 from repro.rollout.serial import SerialConfig
@@ -83,10 +84,10 @@ class MathRecipeConfig:
 class TrainConfig:
     command: str = "train"
     algo: str = "gigpo"  # see `repro ls algos`
-    advantage: Any = None  # the algorithm's estimator options (its dataclass, chosen by `algo`)
+    advantage: Optional[EstimatorConfig] = None  # the estimator's options (its dataclass, chosen by `algo`)
     critic: Optional[CriticConfig] = None  # algo ppo only: the value head's optimiser (repro.trainer.critic)
     math: Optional[MathRecipeConfig] = None  # math envs only: serial groups, filtering (repro.trainer.sgrpo)
-    env: Any = None  # the env's own config dataclass, chosen by env.name
+    env: Optional[EnvConfig] = None  # the env's own config dataclass, chosen by env.name
     model: ModelConfig = field(default_factory=ModelConfig)
     sampling: SamplingConfig = field(default_factory=SamplingConfig)  # rollout: T = 1, top-p 1
     validation: ValidationConfig = field(default_factory=ValidationConfig)

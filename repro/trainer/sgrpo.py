@@ -26,10 +26,10 @@ import random
 import time
 from typing import Any
 
+from repro.algos.rows import SerialRows
 from repro.config import SamplingConfig
 from repro.errors import ReproError
 from repro.io import atomic_write_jsonl, read_jsonl
-from repro.algos.rows import SerialRows
 from repro.results.stats import stderr_of_mean
 from repro.trainer.advantages import assign_rewards
 from repro.trainer.config import MathRecipeConfig, TrainConfig

@@ -8,7 +8,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, Optional
 
-from repro.envs.base import AgentEnv
+from repro.envs.base import AgentEnv, EnvConfig
 from repro.envs.webshop import prompt as prompts
 from repro.envs.webshop.catalog import Catalog, goal_from_record, goal_list_hash, load_catalog, synthetic_goals
 from repro.envs.webshop.reward import purchase_reward
@@ -25,7 +25,7 @@ ACTION_PATTERN = re.compile(r"(.+)\[(.+)\]")
 
 
 @dataclass
-class WebShopConfig:
+class WebShopConfig(EnvConfig):
     name: str = "webshop"
     max_steps: int = 15  # GiGPO's env.max_steps for WebShop
     history_length: int = 2

@@ -1,7 +1,7 @@
 """``make reproduce-tables``: run every claimed table row (``benchmarks/tables/**.yaml``) at one
 scale, then regenerate ``results/tables/<table>-<scale>.md`` and the plots.
 
-    python -m repro.results.reproduce [--scale cpu|paper] [--only GLOB] [--dry-run]
+    python -m repro.reproduce [--scale cpu|paper] [--only GLOB] [--dry-run]
 
 A row file names its table (a paper table, or ``tables:`` for a row that two paper tables share,
 or a table of our own such as the CPU learning study), the row (with a ``label`` where no paper
@@ -371,7 +371,7 @@ def regenerate(console: Any, runs: list[PlannedRun], results_dir: Path, tables_d
 def main(argv: Optional[list[str]] = None) -> int:
     from repro.console import make_console
 
-    parser = argparse.ArgumentParser(prog="python -m repro.results.reproduce", description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(prog="python -m repro.reproduce", description=__doc__.split("\n\n")[0])
     parser.add_argument("--scale", default="cpu", help="cpu (this machine) | paper (GPU machine, real checkpoints)")
     parser.add_argument("--results-dir", type=Path, default=REPO_ROOT / "results" / "reproduce")
     parser.add_argument("--tables-dir", type=Path, default=REPO_ROOT / "results" / "tables")
