@@ -23,6 +23,19 @@ def test_mazes_are_deterministic_connected_and_far_enough():
     assert build_maze(0, cfg) != build_maze(1, cfg)
 
 
+def test_a_distance_bound_fixes_the_horizon_and_leaves_unbounded_mazes_as_they_were():
+    # the GiGPO horizon study's mazes: the 3x3 open maze with the exit exactly d moves away
+    for d in (2, 3, 4):
+        cfg = MazeConfig(size=3, extra_openings=4, min_distance=d, max_distance=d)
+        assert {len(shortest_path(*build_maze(i, cfg))) for i in range(40)} == {d}
+    # max_distance = 2 (size - 1) bounds nothing on a 3x3 maze: the same mazes as without a bound
+    assert all(build_maze(i, MazeConfig(size=3, min_distance=2, max_distance=4)) == build_maze(i, MazeConfig(size=3, min_distance=2))
+               for i in range(20))
+    for bad in (1, 5):  # below min_distance, beyond the longest path of a 3x3 grid
+        with pytest.raises(ReproError, match="max_distance must be 0 or in"):
+            MazeConfig(size=3, min_distance=2, max_distance=bad).validate()
+
+
 def test_splits_are_disjoint_and_sized():
     env = MazeEnv(MazeConfig(test_tasks=10, train_tasks=20))
     test, train = env.task_ids("test"), env.task_ids("train")

@@ -36,8 +36,8 @@ def test_plan_covers_the_claimed_rows():
     assert all(r.estimate_s for r in runs)
     # the acceptance is < 60 min on this machine kind for the paper tables' and the learning study's rows,
     # and <= 90 min for the mechanism studies' (issue 15), each with the shared warm starts they need
-    studies = {"gigpo-efficiency"}
-    in_study = {r.name for r in runs if set(r.tables) & studies} | {"shared/wander-sft"}
+    studies = {"gigpo-efficiency", "gigpo-horizon"}
+    in_study = {r.name for r in runs if set(r.tables) & studies} | {"shared/wander-sft", "shared/horizon-sft"}
     assert sum(r.estimate_s for r in runs if r.name not in in_study) < 45 * 60
     assert sum(r.estimate_s for r in runs if r.name in in_study) <= 90 * 60
     assert "gigpo-table1/7b/grpo.yaml" in without

@@ -7,7 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from repro.results.stats import (mean_ci, regularized_beta, student_t_cdf, student_t_quantile, welch_test)
+from repro.results.stats import (mean_ci, regularized_beta, student_t_cdf, student_t_quantile, welch_contrast,
+                                 welch_test)
 
 
 def test_regularized_beta_closed_forms():
@@ -52,6 +53,23 @@ def test_welch_by_hand():
     assert (w.difference.low > 0 or w.difference.high < 0) == (w.p_two_sided < 0.05)
 
 
+def test_welch_contrast_of_two_gaps_by_hand():
+    # (a - b) - (c - d) with a = c = 1..5 (mean 3, v = s²/n = 0.5), b = 2, 4, .., 10 (mean 6, v = 2), d = 0..4
+    # (mean 2, v = 0.5): L = -3 - 1 = -4, se² = 3.5, t = -4 / sqrt(3.5) = -2.138,
+    # df = 3.5² / ((0.25 + 4 + 0.25 + 0.25) / 4) = 12.25 / 1.1875 = 10.316
+    a, b, d = [1, 2, 3, 4, 5], [2, 4, 6, 8, 10], [0, 1, 2, 3, 4]
+    w = welch_contrast([a, b, a, d], [1, -1, -1, 1])
+    assert w.difference.estimate == -4 and w.difference.n == 20
+    assert w.t == pytest.approx(-4 / math.sqrt(3.5), abs=1e-12)
+    assert w.df == pytest.approx(12.25 / 1.1875, abs=1e-12)
+    assert w.difference.half_width == pytest.approx(student_t_quantile(0.975, w.df) * math.sqrt(3.5), abs=1e-9)
+    assert 0.02 < 1 - w.p_greater < 0.03  # t = -2.14 on ~10.3 df: between the 0.025 (2.228) and 0.05 (1.812) columns
+    # two samples: the contrast is Welch's test of a - b
+    assert welch_contrast([a, b], [1, -1]) == welch_test(a, b)
+    with pytest.raises(ValueError):
+        welch_contrast([a, b], [1.0])
+
+
 def test_welch_refuses_what_it_cannot_test():
     with pytest.raises(ValueError):
         welch_test([1.0], [2.0, 3.0])
@@ -92,3 +110,24 @@ def test_study_file_errors_are_one_line(tmp_path):
     (tmp_path / "_studies.yaml").write_text("t:\n  predictions:\n    - {id: P, claim: c, metric: steps, a: x, b: y, direction: less}\n")
     with pytest.raises(ReproError, match="metric 'steps' is not one of"):
         load_studies(tmp_path)
+    (tmp_path / "_studies.yaml").write_text(
+        "t:\n  predictions:\n    - {id: P, claim: c, metric: mean_steps, a: x, b: y, minus: [z], direction: less}\n")
+    with pytest.raises(ReproError, match="minus must name two rows"):
+        load_studies(tmp_path)
+
+
+def test_a_gap_prediction_tests_the_contrast_of_two_gaps(tmp_path):
+    from repro.results.studies import load_studies, study_markdown
+
+    (tmp_path / "_studies.yaml").write_text(
+        "t:\n  metrics: [mean_steps]\n  predictions:\n"
+        "    - {id: G, claim: wider, metric: mean_steps, a: a, b: b, minus: [c, d], direction: less}\n")
+    study = load_studies(tmp_path)["t"]
+    assert study.predictions[0].minus == ("c", "d")
+    # the by-hand contrast of test_welch_contrast_of_two_gaps_by_hand: -4, t = -2.138 on 10.3 df, one-sided p 0.029
+    values = {"a": [1, 2, 3, 4, 5], "b": [2, 4, 6, 8, 10], "c": [1, 2, 3, 4, 5], "d": [0, 1, 2, 3, 4]}
+    runs = [_run(row, s, v) for row, vs in values.items() for s, v in enumerate(vs)]
+    lines = study_markdown(study, runs).splitlines()
+    g = next(line for line in lines if line.startswith("| G"))
+    assert "-4.00 [" in g and "-2.14 (10.3)" in g and "| held" in g
+    assert any("(a − b) − (c − d): mean [95% CI]" in line for line in lines)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from repro.results.step_groups import our_iteration, share_metric, share_metrics
+from repro.results.step_groups import SINGLETON_ROW_SHARE, our_iteration, share_metric, share_metrics, singleton_row_share
 from repro.results.tables import load_paper_table
 
 
@@ -26,6 +26,14 @@ def test_shares_by_hand():
     assert m[share_metric("2-5", 75)] == 0.5 and m[share_metric("10-49", 75)] == 0.5 and m[share_metric("1", 75)] == 0.0
     assert not any(k.endswith("_at140") for k in m)
     assert share_metric("≥50", 140) == "group_share_ge50_at140"
+
+
+def test_singleton_row_share_is_the_mean_over_the_iterations_that_logged_step_groups():
+    lines = [{"iteration": 1, "singleton_row_fraction": 0.5, "step_group_size_counts": {"1": 4, "2": 2}},
+             {"iteration": 2, "singleton_row_fraction": 0.1, "step_group_size_counts": {"1": 1, "3": 3}},
+             {"iteration": 3}]  # GRPO's lines have no step groups
+    assert singleton_row_share(lines) == {SINGLETON_ROW_SHARE: pytest.approx(0.3)}
+    assert singleton_row_share([{"iteration": 1}]) == {}
 
 
 def test_the_groups_table_reads_exactly_these_metrics_and_prints_the_papers_four_shares():

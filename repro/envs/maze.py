@@ -8,7 +8,7 @@ different trajectories of a group (repeated anchor states, docs/gigpo.md §4).
 
 Task ``"<n>"``: maze number ``n``, a ``size`` x ``size`` grid whose walls come from a seeded
 depth-first spanning tree with ``extra_openings`` more walls removed (so there are loops), and a
-start and exit at least ``min_distance`` moves apart. Observation: the room, a hint of the exit's
+start and exit at least ``min_distance`` (and, if set, at most ``max_distance``) moves apart. Observation: the room, a hint of the exit's
 compass direction (the straight-line direction, which a wall may block) and the open doors.
 Admissible actions: ``go <direction>`` through each open door. Tasks ``[0, test_tasks)`` are the
 test split, the next ``train_tasks`` the train split. The ``expert`` policy walks a shortest path;
@@ -44,6 +44,9 @@ class MazeConfig(EnvConfig):
     size: int = 4  # grid side
     extra_openings: int = 4  # walls removed beyond the spanning tree (loops)
     min_distance: int = 3  # shortest start-to-exit path, in moves
+    # at most this many moves (0: no bound); min = max fixes the horizon (the GiGPO horizon study). The maze
+    # seed does not include it, so a bound only rejects start/exit draws and mazes without one stay as they were
+    max_distance: int = 0
     test_tasks: int = 200
     train_tasks: int = 5000
     win_reward: float = 10.0
@@ -55,6 +58,9 @@ class MazeConfig(EnvConfig):
             raise ReproError(f"{prefix}.size must be in [2, 9], got {self.size}")
         if not 1 <= self.min_distance <= 2 * (self.size - 1):
             raise ReproError(f"{prefix}.min_distance must be in [1, {2 * (self.size - 1)}], got {self.min_distance}")
+        if self.max_distance and not self.min_distance <= self.max_distance <= 2 * (self.size - 1):
+            raise ReproError(f"{prefix}.max_distance must be 0 or in [min_distance, {2 * (self.size - 1)}], "
+                             f"got {self.max_distance}")
         if self.test_tasks < 1 or self.train_tasks < 1 or self.extra_openings < 0:
             raise ReproError(f"{prefix}: test_tasks and train_tasks must be >= 1, extra_openings >= 0")
 
@@ -89,7 +95,8 @@ def build_maze(index: int, cfg: MazeConfig) -> tuple[dict[Cell, set[str]], Cell,
         open_door(c, d, n)
     while True:
         start, goal = rng.sample(cells, 2)
-        if len(shortest_path(doors, start, goal)) >= cfg.min_distance:
+        distance = len(shortest_path(doors, start, goal))
+        if distance >= cfg.min_distance and (not cfg.max_distance or distance <= cfg.max_distance):
             return doors, start, goal
 
 

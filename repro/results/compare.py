@@ -26,7 +26,7 @@ from repro.paths import REPO_ROOT
 from repro.registry import did_you_mean
 from repro.results.run_dir import METRICS_SCHEMA_VERSION
 from repro.results.schema import RESULTS_FILE, Results, read_results
-from repro.results.step_groups import share_metrics
+from repro.results.step_groups import share_metrics, singleton_row_share
 from repro.results.tables import (OURS_ONLY, OURS_ONLY_NAME, Column, Comparison, ComparisonRow, PaperTable, Value,
                                   load_paper_table, paper_envs, row_label)
 
@@ -194,6 +194,7 @@ def load_run(path: str | Path) -> Run:
         steps = int(results.details.get("validation_iteration") or 0)
         lines = _training_lines(path)
         metrics |= share_metrics(lines, int(config.get("iterations") or 0))  # the paper's §5.5 step-group shares
+        metrics |= singleton_row_share(lines)
         wall = sum(line.get("timing", {}).get(k, 0.0) for line in lines for k in TRAIN_WALL_KEYS) or results.provenance.elapsed_s
         model = _display_path(results.model.path or "?")
     else:

@@ -108,29 +108,39 @@ def mean_ci(values: Sequence[float], level: float = 0.95) -> Interval:
 
 @dataclass(frozen=True)
 class WelchTest:
-    """Welch's unequal-variance t-test of mean(a) - mean(b)."""
+    """Welch's unequal-variance t-test of a contrast of means (two samples: mean(a) - mean(b))."""
 
-    difference: Interval  # mean(a) - mean(b) with its Welch confidence interval
+    difference: Interval  # the contrast (two samples: mean(a) - mean(b)) with its Welch confidence interval
     t: float
     df: float  # Welch-Satterthwaite degrees of freedom
     p_two_sided: float
-    p_greater: float  # one-sided: H1 mean(a) > mean(b)
+    p_greater: float  # one-sided: H1 the contrast is > 0 (two samples: mean(a) > mean(b))
+
+
+def welch_contrast(samples: Sequence[Sequence[float]], weights: Sequence[float], level: float = 0.95) -> WelchTest:
+    """Welch's test of L = sum_i w_i · mean_i over independent samples: t = L / sqrt(sum_i w_i² s_i²/n_i),
+    df = (sum_i u_i)² / sum_i u_i²/(n_i - 1) with u_i = w_i² s_i²/n_i (Satterthwaite 1946). Every sample
+    needs >= 2 values and not all zero spread. E.g. weights (1, -1, -1, 1) test whether the gap a - b
+    exceeds the gap c - d."""
+    if len(samples) != len(weights):
+        raise ValueError("a contrast needs one weight per sample")
+    if any(len(s) < 2 for s in samples):
+        raise ValueError("Welch's test needs at least two values per sample")
+    stats = [mean_and_stderr(s) for s in samples]
+    contrast = sum(w * m for w, (m, _) in zip(weights, stats))
+    parts = [(w * se) ** 2 for w, (_, se) in zip(weights, stats)]
+    se = math.sqrt(sum(parts))
+    if se == 0:
+        raise ValueError("Welch's test is undefined when every sample has zero spread")
+    df = sum(parts) ** 2 / sum(u * u / (len(s) - 1) for u, s in zip(parts, samples) if u)
+    t = contrast / se
+    half = student_t_quantile((1 + level) / 2, df) * se
+    upper_tail = 1.0 - student_t_cdf(t, df)
+    return WelchTest(Interval(contrast, contrast - half, contrast + half, sum(len(s) for s in samples)), t, df,
+                     2 * min(upper_tail, 1.0 - upper_tail), upper_tail)
 
 
 def welch_test(a: Sequence[float], b: Sequence[float], level: float = 0.95) -> WelchTest:
     """t = (ā - b̄) / sqrt(s_a²/n_a + s_b²/n_b), df = (v_a + v_b)² / (v_a²/(n_a-1) + v_b²/(n_b-1))
     with v = s²/n (Welch 1947); both samples need >= 2 values and not both zero spread."""
-    if len(a) < 2 or len(b) < 2:
-        raise ValueError("Welch's test needs at least two values per sample")
-    (ma, sa), (mb, sb) = mean_and_stderr(a), mean_and_stderr(b)
-    va, vb = sa * sa, sb * sb
-    se = math.sqrt(va + vb)
-    diff = ma - mb
-    if se == 0:
-        raise ValueError("Welch's test is undefined when both samples have zero spread")
-    df = (va + vb) ** 2 / ((va * va / (len(a) - 1) if va else 0.0) + (vb * vb / (len(b) - 1) if vb else 0.0))
-    t = diff / se
-    half = student_t_quantile((1 + level) / 2, df) * se
-    upper_tail = 1.0 - student_t_cdf(t, df)
-    return WelchTest(Interval(diff, diff - half, diff + half, len(a) + len(b)), t, df,
-                     2 * min(upper_tail, 1.0 - upper_tail), upper_tail)
+    return welch_contrast([a, b], [1.0, -1.0], level)

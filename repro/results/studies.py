@@ -4,24 +4,28 @@ confidence interval over seeds of each reported metric; per prediction fixed bef
 
 A prediction reads "``a`` has a lower (``direction: less``) or higher (``greater``) mean ``metric``
 than ``b``"; it held when Welch's one-sided p is below ``alpha``. The interval shown is the
-two-sided 95 % Welch interval of mean(a) - mean(b).
+two-sided 95 % Welch interval of mean(a) - mean(b). With ``minus: [c, d]`` it reads "the gap a - b
+is smaller / larger than the gap c - d" (e.g. GiGPO - GRPO at a long horizon vs at a short one), tested
+as the contrast (mean(a) - mean(b)) - (mean(c) - mean(d)) with Welch-Satterthwaite degrees of freedom.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Optional
 
 import yaml
 
 from repro.errors import ReproError
-from repro.results.stats import mean_ci, welch_test
+from repro.results.stats import mean_ci, welch_contrast
+from repro.results.step_groups import SINGLETON_ROW_SHARE
 
 STUDIES_FILE = "_studies.yaml"  # beside the row files: per table, its metrics and predictions (not a row)
 DIRECTIONS = ("less", "greater")
 METRIC_UNITS = {"success_rate": ("success (%)", 100.0), "mean_steps": ("mean steps", 1.0),
-                "accuracy": ("accuracy (%)", 100.0), "mean_tokens": ("mean tokens", 1.0)}
+                "accuracy": ("accuracy (%)", 100.0), "mean_tokens": ("mean tokens", 1.0),
+                SINGLETON_ROW_SHARE: ("steps in singleton step groups (%)", 100.0)}
 
 
 @dataclass(frozen=True)
@@ -31,8 +35,16 @@ class Prediction:
     metric: str
     a: str  # row id
     b: str  # row id
-    direction: str  # less | greater: the predicted sign of mean(a) - mean(b)
+    direction: str  # less | greater: the predicted sign of mean(a) - mean(b) (minus given: of the contrast)
     alpha: float = 0.05
+    minus: Optional[tuple[str, str]] = None  # (c, d): test (mean(a) - mean(b)) - (mean(c) - mean(d))
+
+    def samples(self, values: dict[str, list[float]]) -> tuple[list[list[float]], list[float]]:
+        """The rows' values and the contrast's weights."""
+        rows, weights = [self.a, self.b], [1.0, -1.0]
+        if self.minus:
+            rows, weights = rows + list(self.minus), weights + [-1.0, 1.0]
+        return [values.get(r, []) for r in rows], weights
 
 
 @dataclass(frozen=True)
@@ -63,6 +75,10 @@ def load_studies(rows_dir: Path) -> dict[str, Study]:
                 prediction = Prediction(**p)
             except TypeError as e:
                 raise ReproError(f"{where}: {e}") from None
+            if prediction.minus is not None:
+                if len(prediction.minus) != 2:
+                    raise ReproError(f"{where}: minus must name two rows [c, d], got {prediction.minus}")
+                prediction = replace(prediction, minus=tuple(prediction.minus))
             _check_metric(prediction.metric, where)
             if prediction.direction not in DIRECTIONS:
                 raise ReproError(f"{where}: direction must be one of {', '.join(DIRECTIONS)}")
@@ -87,10 +103,9 @@ def _ci_text(values: list[float]) -> str:
 
 
 def prediction_cells(p: Prediction, values: dict[str, list[float]]) -> list[str]:
-    a, b = values.get(p.a, []), values.get(p.b, [])
     head = [p.id, p.claim]
     try:
-        w = welch_test(a, b)
+        w = welch_contrast(*p.samples(values))
     except ValueError as e:
         return head + ["–", "–", "–", f"not testable ({e})"]
     p_one = w.p_greater if p.direction == "greater" else 1.0 - w.p_greater
@@ -116,7 +131,8 @@ def study_markdown(study: Study, runs: list[Any], labels: Optional[dict[str, str
                                           for m in study.metrics]
         lines.append("| " + " | ".join(cells) + " |")
     if study.predictions:
-        header = ["id", "prediction", "a − b: mean [95% CI]", "Welch t (df)", "one-sided p", "result"]
+        difference = "a − b" + (", or (a − b) − (c − d)" if any(p.minus for p in study.predictions) else "")
+        header = ["id", "prediction", f"{difference}: mean [95% CI]", "Welch t (df)", "one-sided p", "result"]
         lines += ["", "| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
         for p in study.predictions:
             cells = prediction_cells(p, per_metric.get(p.metric) or row_values(runs, p.metric))
