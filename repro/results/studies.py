@@ -5,6 +5,12 @@ confidence interval over seeds of each reported metric; per prediction fixed bef
 A prediction reads "``a`` has a lower (``direction: less``) or higher (``greater``) mean ``metric``
 than ``b``"; it held when Welch's one-sided p is below ``alpha``. The interval shown is the
 two-sided 95 % Welch interval of mean(a) - mean(b).
+
+Two optional fields state a threshold instead of a plain difference: ``b_scale`` k compares a with
+k·b ("S-GRPO writes at least 30 % fewer tokens than GRPO": a < 0.7·b), and ``margin`` m compares the
+difference with m instead of 0 (non-inferiority, "accuracy within 2 points of GRPO": a − b > −2).
+The test is then Welch's on a − m against k·b (k·b has k²·var(b)), and the interval is that of
+mean(a) − k·mean(b).
 """
 
 from __future__ import annotations
@@ -16,7 +22,7 @@ from typing import Any, Optional
 import yaml
 
 from repro.errors import ReproError
-from repro.results.stats import mean_ci, welch_test
+from repro.results.stats import Interval, mean_ci, welch_test
 
 STUDIES_FILE = "_studies.yaml"  # beside the row files: per table, its metrics and predictions (not a row)
 DIRECTIONS = ("less", "greater")
@@ -31,8 +37,16 @@ class Prediction:
     metric: str
     a: str  # row id
     b: str  # row id
-    direction: str  # less | greater: the predicted sign of mean(a) - mean(b)
+    direction: str  # less | greater: the predicted side of mean(a) - b_scale · mean(b) against margin
     alpha: float = 0.05
+    b_scale: float = 1.0  # k: compare a with k·b (a ratio threshold)
+    margin: float = 0.0  # m, in the table's unit: compare a − k·b with m (non-inferiority)
+
+    def test_text(self) -> str:
+        """The inequality the prediction claims, e.g. "sgrpo < 0.7 × grpo" or "sgrpo − grpo > −2"."""
+        b = self.b if self.b_scale == 1 else f"{self.b_scale:g} × {self.b}"
+        sign = "<" if self.direction == "less" else ">"
+        return f"{self.a} {sign} {b}" if self.margin == 0 else f"{self.a} − {b} {sign} {self.margin:g}"
 
 
 @dataclass(frozen=True)
@@ -66,6 +80,8 @@ def load_studies(rows_dir: Path) -> dict[str, Study]:
             _check_metric(prediction.metric, where)
             if prediction.direction not in DIRECTIONS:
                 raise ReproError(f"{where}: direction must be one of {', '.join(DIRECTIONS)}")
+            if prediction.b_scale <= 0:
+                raise ReproError(f"{where}: b_scale must be > 0, got {prediction.b_scale}")
             predictions.append(prediction)
         out[table] = Study(table, metrics, tuple(predictions))
     return out
@@ -88,13 +104,14 @@ def _ci_text(values: list[float]) -> str:
 
 def prediction_cells(p: Prediction, values: dict[str, list[float]]) -> list[str]:
     a, b = values.get(p.a, []), values.get(p.b, [])
-    head = [p.id, p.claim]
+    head = [p.id, p.claim if p.b_scale == 1 and p.margin == 0 else f"{p.claim} ({p.test_text()})"]
     try:
-        w = welch_test(a, b)
+        w = welch_test([x - p.margin for x in a], [p.b_scale * x for x in b])
     except ValueError as e:
         return head + ["–", "–", "–", f"not testable ({e})"]
     p_one = w.p_greater if p.direction == "greater" else 1.0 - w.p_greater
-    d = w.difference
+    d = w.difference  # of mean(a) − m − k·mean(b): shown as mean(a) − k·mean(b)
+    d = Interval(d.estimate + p.margin, d.low + p.margin, d.high + p.margin, d.n)
     held = "held" if p_one < p.alpha else "not held"
     return head + [f"{d.estimate:+.2f} [{d.low:+.2f}, {d.high:+.2f}]", f"{w.t:+.2f} ({w.df:.1f})",
                    f"{p_one:.3g}", f"{held} (α = {p.alpha})"]
@@ -116,7 +133,7 @@ def study_markdown(study: Study, runs: list[Any], labels: Optional[dict[str, str
                                           for m in study.metrics]
         lines.append("| " + " | ".join(cells) + " |")
     if study.predictions:
-        header = ["id", "prediction", "a − b: mean [95% CI]", "Welch t (df)", "one-sided p", "result"]
+        header = ["id", "prediction", "a − k·b: mean [95% CI]", "Welch t (df)", "one-sided p", "result"]
         lines += ["", "| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
         for p in study.predictions:
             cells = prediction_cells(p, per_metric.get(p.metric) or row_values(runs, p.metric))
