@@ -6,8 +6,9 @@ scale, then regenerate ``results/tables/<table>-<scale>.md`` and the plots.
 A row file names its table (a paper table, or ``tables:`` for a row that two paper tables share,
 or a table of our own such as the CPU learning study), the row (with a ``label`` where no paper
 names it), the paper's model block, the seeds, and per scale the runs: a ``repro train``, ``repro
-eval``, ``repro eval --suite sgrpo`` or ``repro sft`` config plus overrides, and a measured per-seed
-time. A run may start from another run's final weights (``model_from``): a shared warm start of
+eval``, ``repro eval --suite sgrpo``, ``repro eval --exit-curve`` (``exit_curve``) or ``repro sft``
+config plus overrides, and a measured per-seed time; ``seeds:`` on a run restricts it to some of the
+row's seeds (one exit curve of a trained model, not five). A run may start from another run's final weights (``model_from``): a shared warm start of
 ``benchmarks/tables/_shared.yaml`` (one run, before every row) or an earlier run of the same row
 and seed (its ``id``), e.g. the S-GRPO suite evaluating the model a training run produced.
 ``benchmarks/tables/_notes.yaml`` says, per scale and table, what the table's numbers are; it heads
@@ -42,7 +43,8 @@ SHARED_DIR = "shared"
 SCALES = ("cpu", "paper")
 # evals are redone whole (--fresh replaces what an interrupted one left); training resumes from its checkpoint
 COMMANDS = {"train": ["train"], "eval": ["eval", "--fresh"], "suite": ["eval", "--suite", "sgrpo", "--fresh"],
-            "sft": ["sft"]}
+            "exit_curve": ["eval", "--exit-curve", "--fresh"], "sft": ["sft"]}
+RUN_LABELS = {"suite": "suite", "exit_curve": "exitcurve"}  # commands whose runs a row's config would name alike
 DONE_FILE = {"suite": "suite.json"}  # the file a finished run leaves (default results.json)
 RECORD_SUFFIX = ".runs.json"  # beside each table: the runs behind its cells, so a partial run can merge into it
 
@@ -83,7 +85,7 @@ class PlannedRun:
             from repro.trainer.config import build_train_config
 
             build_train_config(None, None, config, overrides)
-        elif self.command == "eval":
+        elif self.command in ("eval", "exit_curve"):
             from repro.eval.config import build_eval_config
 
             build_eval_config(None, config, overrides)
@@ -110,8 +112,8 @@ def _slug(text: str) -> str:
 
 def _run_label(run: dict[str, Any]) -> str:
     """The part of a run's directory name that tells the runs of one row apart."""
-    if run["command"] == "suite":
-        return "suite"
+    if run["command"] in RUN_LABELS:
+        return RUN_LABELS[run["command"]]
     for o in run.get("overrides", []):
         if o.startswith("env.name="):
             return o.partition("=")[2]
@@ -158,6 +160,8 @@ def plan(scale: str, rows_dir: Path = ROWS_DIR, only: Optional[str] = None) -> t
             by_id: dict[str, str] = {}
             for run in spec["runs"]:
                 _check_run(run, where)
+                if "seeds" in run and seed not in run["seeds"]:
+                    continue
                 name = f"{tables[0]}/{_slug(row['model'])}/{row['row']}-{_run_label(run)}-seed{seed}"
                 source = run.get("model_from")
                 if source is None:
@@ -319,17 +323,20 @@ def regenerate(console: Any, runs: list[PlannedRun], results_dir: Path, tables_d
     they are redrawn only when all of the table's runs are here (or the plot does not exist yet)."""
     from repro.io import atomic_write_text
     from repro.results.compare import build_comparison, load_run
+    from repro.results.exit_curves import curves_markdown, plot_curves, read_curve
     from repro.results.plots import write_plots
     from repro.results.studies import load_studies, study_markdown
     from repro.results.tables import PAPER_TABLES, load_paper_table, render_markdown
 
-    evaluated = {r.model_from for r in runs}  # training runs whose exported model a later run evaluates
+    # training runs whose exported model a later run evaluates (an exit curve of it is not its evaluation)
+    evaluated = {r.model_from for r in runs if r.command != "exit_curve"}
     studies = load_studies(ROWS_DIR)
     written = []
     for table in dict.fromkeys(t for r in runs for t in r.tables):
         if tables is not None and table not in tables:
             continue
-        mine = [r for r in runs if table in r.tables]
+        curve_runs = [r for r in runs if table in r.tables and r.command == "exit_curve"]
+        mine = [r for r in runs if table in r.tables and r.command != "exit_curve"]
         here = {str(path.relative_to(results_dir)): (r.name, load_run(path))
                 for r in mine if is_done(r, results_dir) for path in r.result_dirs(results_dir)}
         record_path, target = _record_path(tables_dir, table, scale), tables_dir / f"{table}-{scale}.md"
@@ -354,6 +361,12 @@ def regenerate(console: Any, runs: list[PlannedRun], results_dir: Path, tables_d
         text = render_markdown(comparison)
         if table in studies:
             text += "\n" + study_markdown(studies[table], list(merged.values()), {r.row_id: r.label for r in comparison.rows})
+        curves = {f"{r.label or r.row} (seed {r.seed})": read_curve(results_dir / r.name)
+                  for r in curve_runs if is_done(r, results_dir)}
+        if curves:
+            text += "\n" + curves_markdown(curves)
+            written.append(plot_curves(curves, tables_dir / f"{table}-{scale}-exit_curves.png",
+                                       f"{table}: forced early exits"))
         atomic_write_text(target, text)
         write_record(record_path, merged)
         written.append(target)

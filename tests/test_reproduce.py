@@ -36,11 +36,16 @@ def test_plan_covers_the_claimed_rows():
     assert all(r.estimate_s for r in runs)
     # the acceptance is < 60 min on this machine kind for the paper tables' and the learning study's rows,
     # and <= 90 min for the mechanism studies' (issue 15), each with the shared warm starts they need
-    studies = {"gigpo-efficiency", "gigpo-horizon"}
-    in_study = {r.name for r in runs if set(r.tables) & studies} | {"shared/wander-sft", "shared/horizon-sft"}
+    studies = {"gigpo-efficiency", "gigpo-horizon", "sgrpo-earlyexit"}
+    in_study = {r.name for r in runs if set(r.tables) & studies} | {"shared/wander-sft", "shared/horizon-sft",
+                                                                     "shared/arith-sft"}
     assert sum(r.estimate_s for r in runs if r.name not in in_study) < 45 * 60
     assert sum(r.estimate_s for r in runs if r.name in in_study) <= 90 * 60
     assert "gigpo-table1/7b/grpo.yaml" in without
+    # S-GRPO's early-exit study draws two exit curves, each of one seed: the warm start's and a trained model's
+    assert {r.name: r.model_from for r in runs if r.command == "exit_curve"} == {
+        "sgrpo-earlyexit/tiny-arith-sft/sft-start-exitcurve-seed0": "shared/arith-sft",
+        "sgrpo-earlyexit/tiny-arith-sft/sgrpo-exitcurve-seed0": "sgrpo-earlyexit/tiny-arith-sft/sgrpo-arith-seed0"}
     paper_runs, _ = plan("paper")
     assert any(r.model == "Qwen2.5-7B-Instruct" and r.row == "gigpo-nostd" for r in paper_runs)
     # the only paper-scale warm starts: the S-GRPO models S-GRPO Fig. 3 evaluates at every budget
@@ -132,8 +137,8 @@ SCRIPTED_ROWS = {
 @pytest.mark.slow
 def test_small_reproduction_end_to_end(tmp_path, tiny_model_dir):
     """Real subprocess runs: a 20-step maze SFT shared by a 1-iteration GRPO row, a labelled scripted
-    eval row, and a 1-iteration S-GRPO row on GSM8K whose suite evaluates the exported model; then
-    tables, plots, claims, resume."""
+    eval row, and a 1-iteration S-GRPO row on GSM8K whose suite evaluates the exported model and whose
+    exit curve is drawn; then tables, plots, claims, resume."""
     from repro.console import make_console
 
     rows_dir, results_dir, tables_dir = tmp_path / "rows", tmp_path / "results", tmp_path / "tables"
@@ -164,6 +169,7 @@ def test_small_reproduction_end_to_end(tmp_path, tiny_model_dir):
                 runs:
                   - {id: train, command: train, config: benchmarks/sgrpo/cpu/gsm8k_sgrpo.yaml, overrides: [iterations=1, eval_every=1, validation.episodes=2]}
                   - {command: suite, model_from: train, overrides: [model.device=cpu, model.num_threads=1, limit=1, samples=1, sampling.max_new_tokens=8]}
+                  - {command: exit_curve, model_from: train, seeds: [0], overrides: [env.name=gsm8k, model.device=cpu, model.num_threads=1, limit=2, sampling.max_new_tokens=8, exit_curve.answer_max_tokens=4]}
             """,
     })
     runs, _ = plan("cpu", rows_dir)
@@ -190,8 +196,8 @@ def test_small_reproduction_end_to_end(tmp_path, tiny_model_dir):
                          notes={"learning-maze": "What the study's numbers are."})
     names = sorted(p.name for p in written)
     assert names == ["learning-maze-cpu-training_curves.png", "learning-maze-cpu.md",
-                     "sgrpo-table1-cpu-training_curves.png", "sgrpo-table1-cpu.md",
-                     "sgrpo-table2-cpu-training_curves.png", "sgrpo-table2-cpu.md"]
+                     "sgrpo-table1-cpu-exit_curves.png", "sgrpo-table1-cpu-training_curves.png", "sgrpo-table1-cpu.md",
+                     "sgrpo-table2-cpu-exit_curves.png", "sgrpo-table2-cpu-training_curves.png", "sgrpo-table2-cpu.md"]
     for table in ("learning-maze", "sgrpo-table1", "sgrpo-table2"):
         text = (tables_dir / f"{table}-cpu.md").read_text()
         assert f"Produced by: `{command}`" in text.splitlines()[2]
@@ -200,6 +206,11 @@ def test_small_reproduction_end_to_end(tmp_path, tiny_model_dir):
     assert "What the study's" not in (tables_dir / "sgrpo-table1-cpu.md").read_text()  # one note per table
     assert "| GRPO | " in study and "(n=2)" in study
     assert "| random actions (scripted) | scripted | " in study  # the row file's label: no paper names the row
+    # the exit curve is a section of the table, not a cell, and does not hide the run it draws from
+    table1 = (tables_dir / "sgrpo-table1-cpu.md").read_text()
+    curve = json.loads((results_dir / "sgrpo-table1/qwen3-8b/sgrpo-exitcurve-seed0/exit_curve.json").read_text())
+    assert "## Early-exit curves" in table1 and "**sgrpo (seed 0)** (2 responses, test split)" in table1
+    assert f"| full response | {100 * curve['full']['accuracy']:.1f} | {curve['full']['mean_tokens']:.1f} | – |" in table1
     table2 = (tables_dir / "sgrpo-table2-cpu.md").read_text()
     ours = [line for line in table2.splitlines() if line.startswith("| S-GRPO | ") and "(n=1)" in line]
     assert len(ours) == 1 and ours[0].split(" | ")[1] == "tiny after sgrpo"  # the suite of the exported model

@@ -124,7 +124,7 @@ def test_bad_config_is_one_line_error(tmp_path):
         _cfg("maze", tmp_path, "stepz=3")
     with pytest.raises(ReproError, match="batch_rows must be >= 1"):
         _cfg("maze", tmp_path, "batch_rows=0")
-    with pytest.raises(ReproError, match="not an agent env"):
+    with pytest.raises(ReproError, match="has no demonstrations"):
         build_sft_config("gsm8k", None, [])
     with pytest.raises(ReproError, match="unknown scripted policy"):
         collect_demos(_cfg("maze", tmp_path, "demo_policy=oracle", "episodes=1"), ENVS.get("maze"))

@@ -103,6 +103,28 @@ def test_study_section_tests_each_prediction_in_its_direction(tmp_path):
     assert any("3.00 [1.04, 4.96] (n=5)" in line for line in lines)  # 3 ± 2.7764 · sqrt(0.5)
 
 
+def test_threshold_predictions_scale_b_and_shift_by_the_margin(tmp_path):
+    from repro.results.studies import load_studies, study_markdown
+
+    (tmp_path / "_studies.yaml").write_text(
+        "t:\n  metrics: [mean_steps]\n  predictions:\n"
+        "    - {id: R, claim: halves, metric: mean_steps, a: short, b: long, direction: less, b_scale: 0.5}\n"
+        "    - {id: M, claim: within, metric: mean_steps, a: short, b: close, direction: greater, margin: -8}\n"
+        "    - {id: N, claim: within, metric: mean_steps, a: short, b: close, direction: greater, margin: -5}\n")
+    study = load_studies(tmp_path)["t"]
+    # 0.5 x long = 5..9 and close = 5..9: both the case of the test above (t = ∓4 on df = 8, p = 0.00197)
+    # once short is compared with half of long, or short + 8 with close; short + 5 vs close: t = 1, p = 0.174
+    runs = ([_run("short", s, v) for s, v in enumerate([1, 2, 3, 4, 5])]
+            + [_run("long", s, 2 * (v + 4.0)) for s, v in enumerate([1, 2, 3, 4, 5])]
+            + [_run("close", s, v + 4.0) for s, v in enumerate([1, 2, 3, 4, 5])])
+    lines = study_markdown(study, runs).splitlines()
+    r, m, n = (next(line for line in lines if line.startswith(f"| {i} ")) for i in "RMN")
+    assert "halves (short < 0.5 × long)" in r and "-4.00 [" in r and "-4.00 (8.0)" in r and "0.00197" in r and "| held" in r
+    # the interval is that of mean(a) - mean(b) (-4), the test against the margin
+    assert "within (short − close > -8)" in m and "-4.00 [" in m and "+4.00 (8.0)" in m and "0.00197" in m and "| held" in m
+    assert "+1.00 (8.0)" in n and "| 0.173 |" in n and "not held" in n
+
+
 def test_study_file_errors_are_one_line(tmp_path):
     from repro.errors import ReproError
     from repro.results.studies import load_studies

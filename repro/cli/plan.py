@@ -133,9 +133,14 @@ def eval_plan(cfg: Any, run_dir: Path, kind: str, exit_curve: bool = False) -> l
 
 def sft_plan(cfg: Any, run_dir: Path) -> list[str]:
     length = f"{cfg.steps} optimiser steps" if cfg.steps else f"{cfg.epochs} epoch(s)"
+    from repro.trainer.sft import is_math
+
+    demos = (f"{cfg.episodes} of the task's own responses to problems of {cfg.split or 'the train split'}"
+             if is_math(cfg) else
+             f"{cfg.episodes} episodes of the '{cfg.demo_policy or 'expert'}' policy on "
+             f"{cfg.split or 'the train split'}" + (", successful ones kept" if cfg.successful_only else ""))
     rows = [
-        ("demonstrations", f"{cfg.episodes} episodes of the '{cfg.demo_policy or 'expert'}' policy on "
-                           f"{cfg.split or 'the train split'}" + (", successful ones kept" if cfg.successful_only else "")),
+        ("demonstrations", demos),
         ("training", f"{length} of {cfg.batch_rows} rows, lr {cfg.lr:g}"),
         ("model", _model(cfg.model)),
         ("results", f"{run_dir}/ (the weights in model/)"),

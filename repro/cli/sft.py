@@ -19,13 +19,14 @@ cross-entropy on the reply tokens. Writes results/<run>/{config.yaml, demos.json
 results.json}; then train from it with `repro train ... model.path=results/<run>/model`.
 demo_policy=random successful_only=false demonstrates the reply format only (random admissible
 actions), so RL starts near the random baseline: how a CPU user sees learning at all.
+A math task that generates its own responses (arith) is demonstrated by them, one row per problem.
 Any config key can be overridden as KEY=VALUE, e.g. episodes=32 steps=20 lr=1e-3.
 """
 
 
 def sft_command(
     overrides: Annotated[Optional[list[str]], typer.Argument(help="Config overrides KEY=VALUE (e.g. steps=20).", show_default=False)] = None,
-    env: Annotated[Optional[str], typer.Option("--env", help="alfworld | webshop | maze.")] = None,
+    env: Annotated[Optional[str], typer.Option("--env", help="alfworld | webshop | maze | arith.")] = None,
     config: Annotated[Optional[Path], typer.Option("--config", "-c", help="YAML config file (e.g. benchmarks/learning/maze_sft.yaml).")] = None,
     run_name: Annotated[Optional[str], typer.Option("--run-name", help="Run directory name under results/ (default: sft-<env>).")] = None,
     fresh: Annotated[bool, typer.Option("--fresh", help="Collect the demonstrations again instead of reusing demos.json.")] = False,

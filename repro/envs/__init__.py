@@ -13,6 +13,7 @@ ENVS.register("math500", "repro.envs.math:MATH500", "MATH-500 competition math",
 ENVS.register("aime2024", "repro.envs.math:AIME2024", "AIME 2024 (30 problems)", kind="math")
 ENVS.register("amc2023", "repro.envs.math:AMC2023", "AMC 2023 (40 problems)", kind="math")
 ENVS.register("gpqa_diamond", "repro.envs.math:GPQADiamond", "GPQA Diamond (data not shipped)", kind="math")
+ENVS.register("arith", "repro.envs.arith:Arith", "One-digit a+b-c (the CPU S-GRPO early-exit study)", kind="math")
 ENVS.register("math_train", "repro.envs.math:MATHTrain", "MATH train split (S-GRPO training)", kind="math")
 ENVS.register("alfworld", "repro.envs.alfworld:AlfworldEnv", "ALFWorld text games on TextWorld", kind="agent")
 ENVS.register("webshop", "repro.envs.webshop:WebShopEnv", "WebShop small (1,000 products)", kind="agent")

@@ -83,6 +83,11 @@ class MathTask:
         chat = [{"role": "system", "content": self.cfg.system_prompt}] if self.cfg.system_prompt else []
         return chat + [{"role": "user", "content": problem.problem + self.cfg.prompt_suffix}]
 
+    def demonstration(self, problem: MathProblem, rng: random.Random) -> str:
+        """A target response for ``problem`` (``repro sft``'s demonstrations); only generated tasks have one."""
+        raise ReproError(f"{self.cfg.name} has no demonstration traces (`repro sft` needs a task that "
+                         f"generates them, e.g. arith)")
+
 
 def gsm8k_gold(answer: str) -> str:
     """The number after '#### ' at the end of a GSM8K solution, without thousands separators."""

@@ -7,6 +7,12 @@ than ``b``"; it held when Welch's one-sided p is below ``alpha``. The interval s
 two-sided 95 % Welch interval of mean(a) - mean(b). With ``minus: [c, d]`` it reads "the gap a - b
 is smaller / larger than the gap c - d" (e.g. GiGPO - GRPO at a long horizon vs at a short one), tested
 as the contrast (mean(a) - mean(b)) - (mean(c) - mean(d)) with Welch-Satterthwaite degrees of freedom.
+
+Two optional fields state a threshold instead of a plain difference: ``b_scale`` k compares a with
+k·b ("S-GRPO writes at least 30 % fewer tokens than GRPO": a < 0.7·b), and ``margin`` m compares the
+difference with m instead of 0 (non-inferiority, "accuracy within 2 points of GRPO": a − b > −2).
+The test is then Welch's on a − m against k·b (k·b has k²·var(b)), and the interval is that of
+mean(a) − k·mean(b).
 """
 
 from __future__ import annotations
@@ -18,7 +24,7 @@ from typing import Any, Optional
 import yaml
 
 from repro.errors import ReproError
-from repro.results.stats import mean_ci, welch_contrast
+from repro.results.stats import Interval, mean_ci, welch_contrast
 from repro.results.step_groups import SINGLETON_ROW_SHARE
 
 STUDIES_FILE = "_studies.yaml"  # beside the row files: per table, its metrics and predictions (not a row)
@@ -35,16 +41,25 @@ class Prediction:
     metric: str
     a: str  # row id
     b: str  # row id
-    direction: str  # less | greater: the predicted sign of mean(a) - mean(b) (minus given: of the contrast)
+    direction: str  # less | greater: the predicted side of the contrast (below) against margin
     alpha: float = 0.05
-    minus: Optional[tuple[str, str]] = None  # (c, d): test (mean(a) - mean(b)) - (mean(c) - mean(d))
+    b_scale: float = 1.0  # k: compare a with k·b (a ratio threshold)
+    margin: float = 0.0  # m, in the table's unit: compare a − k·b with m (non-inferiority)
+    minus: Optional[tuple[str, str]] = None  # (c, d): test (mean(a) - k·mean(b)) - (mean(c) - mean(d))
 
     def samples(self, values: dict[str, list[float]]) -> tuple[list[list[float]], list[float]]:
-        """The rows' values and the contrast's weights."""
-        rows, weights = [self.a, self.b], [1.0, -1.0]
+        """The rows' values (a's less the margin) and the contrast's weights."""
+        rows, weights = [self.a, self.b], [1.0, -self.b_scale]
         if self.minus:
             rows, weights = rows + list(self.minus), weights + [-1.0, 1.0]
-        return [values.get(r, []) for r in rows], weights
+        samples = [values.get(r, []) for r in rows]
+        return [[x - self.margin for x in samples[0]]] + samples[1:], weights
+
+    def test_text(self) -> str:
+        """The inequality the prediction claims, e.g. "sgrpo < 0.7 × grpo" or "sgrpo − grpo > −2"."""
+        b = self.b if self.b_scale == 1 else f"{self.b_scale:g} × {self.b}"
+        sign = "<" if self.direction == "less" else ">"
+        return f"{self.a} {sign} {b}" if self.margin == 0 else f"{self.a} − {b} {sign} {self.margin:g}"
 
 
 @dataclass(frozen=True)
@@ -82,6 +97,8 @@ def load_studies(rows_dir: Path) -> dict[str, Study]:
             _check_metric(prediction.metric, where)
             if prediction.direction not in DIRECTIONS:
                 raise ReproError(f"{where}: direction must be one of {', '.join(DIRECTIONS)}")
+            if prediction.b_scale <= 0:
+                raise ReproError(f"{where}: b_scale must be > 0, got {prediction.b_scale}")
             predictions.append(prediction)
         out[table] = Study(table, metrics, tuple(predictions))
     return out
@@ -103,13 +120,14 @@ def _ci_text(values: list[float]) -> str:
 
 
 def prediction_cells(p: Prediction, values: dict[str, list[float]]) -> list[str]:
-    head = [p.id, p.claim]
+    head = [p.id, p.claim if p.b_scale == 1 and p.margin == 0 else f"{p.claim} ({p.test_text()})"]
     try:
         w = welch_contrast(*p.samples(values))
     except ValueError as e:
         return head + ["–", "–", "–", f"not testable ({e})"]
     p_one = w.p_greater if p.direction == "greater" else 1.0 - w.p_greater
-    d = w.difference
+    d = w.difference  # of mean(a) − m − k·mean(b): shown as mean(a) − k·mean(b)
+    d = Interval(d.estimate + p.margin, d.low + p.margin, d.high + p.margin, d.n)
     held = "held" if p_one < p.alpha else "not held"
     return head + [f"{d.estimate:+.2f} [{d.low:+.2f}, {d.high:+.2f}]", f"{w.t:+.2f} ({w.df:.1f})",
                    f"{p_one:.3g}", f"{held} (α = {p.alpha})"]
@@ -131,7 +149,8 @@ def study_markdown(study: Study, runs: list[Any], labels: Optional[dict[str, str
                                           for m in study.metrics]
         lines.append("| " + " | ".join(cells) + " |")
     if study.predictions:
-        difference = "a − b" + (", or (a − b) − (c − d)" if any(p.minus for p in study.predictions) else "")
+        difference = ("a − k·b" if any(p.b_scale != 1 for p in study.predictions) else "a − b") + (
+            ", or (a − b) − (c − d)" if any(p.minus for p in study.predictions) else "")
         header = ["id", "prediction", f"{difference}: mean [95% CI]", "Welch t (df)", "one-sided p", "result"]
         lines += ["", "| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
         for p in study.predictions:

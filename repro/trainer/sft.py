@@ -16,7 +16,14 @@ name an admissible action but not which one is good; RL then starts near the ran
 few invalid steps and has the whole task left to learn (the CPU learning study,
 benchmarks/learning/). An expert warm start instead leaves RL little to show or nothing to learn.
 
-Each step becomes one row: the prompt ids are rendered exactly as :mod:`repro.rollout` renders them
+A math task that generates its own demonstrations (``arith``: :meth:`repro.envs.arith.Arith.demonstration`)
+is warmed up the same way with one row per problem: ``episodes`` problems drawn (with replacement,
+from ``seed``) from its train split, the prompt rendered as the math trainer renders it
+(``task.messages`` + the chat template) and the target the task's whole response text
+(``<think>…</think>`` and the boxed answer). ``demo_policy``, ``successful_only``, ``think`` and
+``rollout`` are the agent envs' and are not used there.
+
+Each agent step becomes one row: the prompt ids are rendered exactly as :mod:`repro.rollout` renders them
 (``env.render_prompt`` + the policy's chat template, history included) and the target reply is
 ``<think>{think}</think><action>{action}</action>`` followed by the end-of-turn token.
 
@@ -96,14 +103,26 @@ def build_sft_config(env: Optional[str], config_file: Optional[Path], overrides:
     env_name = env or peek_value("env.name", config_file, overrides)
     if not env_name:
         raise ReproError("no env given: pass --env NAME (see `repro ls envs`)")
-    if ENVS.entry(env_name).meta.get("kind") != "agent":
-        raise ReproError(f"env '{env_name}' is not an agent env; `repro sft` warms up alfworld, webshop or maze")
+    kind = ENVS.entry(env_name).meta.get("kind")
+    if kind != "agent" and not (kind == "math" and has_demonstrations(ENVS.get(env_name))):
+        raise ReproError(f"env '{env_name}' has no demonstrations; `repro sft` warms up alfworld, webshop, maze or arith")
     overrides = [o for o in overrides if not o.startswith("env.name=")]
     cfg = load_config(SFTConfig(env=ENVS.get(env_name).Config()), config_file, overrides)
     cfg.env.name = env_name
     if cfg.command != "sft":
         raise ReproError(f"config {config_file} is for '{cfg.command}', not 'sft'")
     return cfg
+
+
+def has_demonstrations(task_cls: type) -> bool:
+    """A math task that generates its own target responses (overrides ``MathTask.demonstration``)."""
+    from repro.envs.math import MathTask
+
+    return issubclass(task_cls, MathTask) and task_cls.demonstration is not MathTask.demonstration
+
+
+def is_math(cfg: SFTConfig) -> bool:
+    return ENVS.entry(cfg.env.name).meta.get("kind") == "math"
 
 
 def expert_name(env_cls: type, requested: str) -> str:
@@ -123,6 +142,22 @@ def demos_key(cfg: SFTConfig) -> dict[str, Any]:
     env = asdict(cfg.env) if is_dataclass(cfg.env) else dict(cfg.env)
     return {"env": env, "demo_policy": cfg.demo_policy, "split": cfg.split, "episodes": cfg.episodes,
             "successful_only": cfg.successful_only, "seed": cfg.seed}
+
+
+def collect_math_demos(cfg: SFTConfig, task_cls: type) -> list[dict[str, Any]]:
+    """``episodes`` problems of the train split drawn with replacement from ``seed``, each
+    ``{"task", "success", "messages", "response"}`` with the task's own demonstration as the response."""
+    import random
+
+    task = task_cls(cfg.env, cfg.data_dir)
+    problems = task.problems(cfg.split or "train")
+    rng = random.Random(cfg.seed)
+    demos = []
+    for _ in range(cfg.episodes):
+        problem = problems[rng.randrange(len(problems))]
+        demos.append({"task": problem.id, "success": True, "messages": task.messages(problem),
+                      "response": task.demonstration(problem, rng)})
+    return demos
 
 
 def collect_demos(cfg: SFTConfig, env_cls: type) -> list[dict[str, Any]]:
@@ -187,7 +222,7 @@ def load_or_collect_demos(cfg: SFTConfig, env_cls: type, run_path: Path) -> list
         cached = json.loads(path.read_text())
         if cached.get("key") == json.loads(json.dumps(key)):
             return cached["episodes"]
-    episodes = collect_demos(cfg, env_cls)
+    episodes = collect_math_demos(cfg, env_cls) if is_math(cfg) else collect_demos(cfg, env_cls)
     atomic_write_json(path, {"key": key, "episodes": episodes})
     return episodes
 
@@ -203,6 +238,13 @@ def end_of_turn_id(policy: Any) -> int:
 
     token_id = single_token_id(policy.tokenizer, "<|im_end|>")
     return token_id if token_id is not None else policy.stop_ids[0]
+
+
+def math_demo_rows(episodes: list[dict[str, Any]], policy: Any) -> list[tuple[list[int], list[int]]]:
+    """(prompt ids, response ids + end of turn) per math demonstration, prompted as the math trainer does."""
+    end = end_of_turn_id(policy)
+    return [(policy.chat_prompt(d["messages"]), policy.tokenizer.encode(d["response"], add_special_tokens=False) + [end])
+            for d in episodes]
 
 
 def demo_rows(episodes: list[dict[str, Any]], env_cls: type, env_cfg: Any, policy: Any,
@@ -314,7 +356,8 @@ def run_sft(cfg: SFTConfig, fresh: bool = False, show_progress: bool = True) -> 
     episodes = load_or_collect_demos(cfg, env_cls, run_dir.path)
     torch.manual_seed(cfg.seed)
     policy = load_policy(cfg.model)
-    rows = demo_rows(episodes, env_cls, cfg.env, policy, cfg.think)
+    math = is_math(cfg)
+    rows = math_demo_rows(episodes, policy) if math else demo_rows(episodes, env_cls, cfg.env, policy, cfg.think)
     n_steps = len(batches(len(rows), cfg))
     lines: list[dict[str, Any]] = []
     with Counter("sft", n_steps, "optimiser steps") if show_progress else contextlib.nullcontext() as counter:
@@ -329,11 +372,12 @@ def run_sft(cfg: SFTConfig, fresh: bool = False, show_progress: bool = True) -> 
     save_model(policy.model, policy.tokenizer, run_dir.path / MODEL)
     exported = model_info(str(run_dir.path / MODEL), run_dir.path / MODEL, "hf")
     run_dir.write_results(Results(
-        kind="sft", env=cfg.env.name, split=cfg.split or env_cls.TRAIN_SPLIT,
+        kind="sft", env=cfg.env.name, split=cfg.split or ("train" if math else env_cls.TRAIN_SPLIT),
         metrics={"first_loss": Metric(losses[0]), "final_loss": Metric(losses[-1])},
         model=model_info(cfg.model.path, getattr(policy, "model_dir", None), cfg.model.backend),
         seeds={"seed": cfg.seed, "derivation": "demonstration tasks and row shuffles from seed"},
         counts={"demo_episodes": len(episodes), "demo_rows": len(rows), "steps": len(losses)},
-        details={"demo_policy": expert_name(env_cls, cfg.demo_policy), "exported_model": dataclasses.asdict(exported)},
+        details={"demo_policy": f"{cfg.env.name}.demonstration" if math else expert_name(env_cls, cfg.demo_policy),
+                 "exported_model": dataclasses.asdict(exported)},
     ))
     return run_dir.path
