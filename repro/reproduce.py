@@ -212,18 +212,15 @@ def validate_row_file(path: Path) -> dict[str, int]:
 
 
 def is_done(run: PlannedRun, results_dir: Path) -> bool:
-    """The run finished, and with the results schema this repro reads (an older one is redone)."""
-    import json
-
-    from repro.results.schema import RESULTS_FILE, SCHEMA_VERSION
+    """The run finished, with results this repro reads (an older schema's are redone)."""
+    from repro.results.schema import RESULTS_FILE, read_results
 
     if not (results_dir / run.name / DONE_FILE.get(run.command, RESULTS_FILE)).is_file():
         return False
     for path in run.result_dirs(results_dir):
         try:
-            if json.loads((path / RESULTS_FILE).read_text()).get("schema_version") != SCHEMA_VERSION:
-                return False
-        except (OSError, ValueError):
+            read_results(path)
+        except ReproError:
             return False
     return True
 

@@ -345,3 +345,23 @@ def test_every_run_kind_writes_the_one_results_schema(maze_runs, webshop_runs, m
     assert trained.model.sha256 and trained.sampling["temperature"] == 1.0 and trained.counts["episodes"] == 32
     assert read_results(math_run).model.sha256 and read_results(math_run).metrics["accuracy"].stderr is not None
     assert read_results(webshop_runs / "ws-oracle-s0").model.path is None  # a scripted policy has no weights
+
+
+def test_results_name_the_unit_of_their_metrics(maze_runs, webshop_runs, math_run, tmp_path):
+    """compare and the training summary read ``unit`` (how many episodes or responses stand behind a
+    number, and whether a run is a math run); a file written before the field gets it from its counts."""
+    from repro.results.schema import read_results
+
+    trained, math = read_results(maze_runs / "maze-gigpo-s0"), read_results(math_run)
+    assert (trained.unit, trained.units) == ("episodes", 32) and load_run(maze_runs / "maze-gigpo-s0").episodes == 32
+    assert math.unit == "responses" and math.units == math.counts["responses"] > 0
+    older = tmp_path / "older"
+    shutil.copytree(webshop_runs / "ws-oracle-s0", older)
+    body = json.loads((older / "results.json").read_text())
+    assert body.pop("unit") == "episodes"
+    (older / "results.json").write_text(json.dumps(body))
+    assert read_results(older).unit == "episodes" and load_run(older).episodes == body["counts"]["episodes"]
+    body["counts"].pop("episodes")
+    (older / "results.json").write_text(json.dumps(body))
+    with pytest.raises(ReproError, match="does not name the unit of its metrics"):
+        read_results(older)

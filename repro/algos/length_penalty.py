@@ -54,7 +54,8 @@ def length_penalty_advantages(rows: ResponseRows, cfg: LengthPenaltyConfig | Non
     cfg = cfg or LengthPenaltyConfig()
     reward = length_penalty_rewards(rows.group, rows.length, rows.correct, cfg.alpha)
     n = len(reward)
-    one_step = StepRows.from_columns(group=rows.group, traj=list(range(n)), step=[1] * n, reward=reward, valid=[True] * n)
+    one_step = StepRows.from_columns(group=rows.group, traj=list(range(n)), step=[1] * n, reward=reward,
+                                     valid=[True] * n)
     return LengthPenaltyAdvantages(reward, rloo_advantages(one_step, RLOOConfig(invalid_penalty=0.0)).advantage)
 
 

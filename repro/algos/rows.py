@@ -142,7 +142,8 @@ class SerialRows:
     correct: np.ndarray  # bool verdict of the response's answer
 
     @classmethod
-    def from_columns(cls, group: Sequence[Hashable], exit_index: Sequence[int], correct: Sequence[bool]) -> SerialRows:
+    def from_columns(cls, group: Sequence[Hashable], exit_index: Sequence[int],
+                     correct: Sequence[bool]) -> SerialRows:
         codes = factorize(list(group))
         n = len(codes)
         return cls(group=codes, exit_index=np.asarray(exit_index, dtype=np.int64).reshape(n),

@@ -21,7 +21,7 @@ from repro.eval.config import EvalConfig
 from repro.policy import load_policy
 from repro.progress import Counter
 from repro.results.run_dir import RunDir, default_run_name
-from repro.results.schema import Results, model_info, with_stderr
+from repro.results.schema import EPISODES, Results, model_info, with_stderr
 from repro.results.stats import stderr_of_mean
 from repro.rollout import EnvPool, EpisodeRecord, collect_groups, run_scripted
 from repro.rollout.scripted import load_factory
@@ -123,7 +123,7 @@ def run_agent_eval(cfg: EvalConfig) -> Path:
         sampling=dataclasses.asdict(cfg.sampling) if cfg.policy == "model" else None,
         seeds={"seed": cfg.seed, "sampling.seed": cfg.sampling.seed,
                "derivation": "model policy: SeedSequence([seed, sampling.seed]); scripted policies: seed"},
-        counts={"tasks": len(pairs), "episodes_per_task": cfg.samples, "episodes": len(episodes),
+        unit=EPISODES, counts={"tasks": len(pairs), "episodes_per_task": cfg.samples, "episodes": len(episodes),
                 "failed_episodes": int(summary.get("failed_episodes", 0))},
         details={"env_provenance": env_cls(cfg.env, cfg.data_dir).provenance()}
         | ({"prompting": dataclasses.asdict(cfg.prompting)} if prompted else {}),

@@ -19,7 +19,7 @@ from repro.console import make_console
 from repro.eval.config import ExitCurveConfig
 from repro.io import atomic_write_json, atomic_write_png
 from repro.progress import Counter
-from repro.results.schema import Metric, Results
+from repro.results.schema import RESPONSES, Metric, Results
 
 
 def curve_points(groups: list[Any], fractions: list[float]) -> dict[str, Any]:
@@ -128,7 +128,7 @@ def run_exit_curve(cfg: Any, policy: Any = None) -> Path:
         metrics={"full_accuracy": Metric(curve["full"]["accuracy"]), "full_mean_tokens": Metric(curve["full"]["mean_tokens"])},
         model=model_provenance(policy, cfg), sampling=dataclasses.asdict(cfg.sampling),
         seeds={"seed": cfg.seed, "sampling.seed": cfg.sampling.seed},
-        counts={"problems": len(problems), "samples_per_problem": cfg.samples, "responses": curve["responses"]},
+        unit=RESPONSES, counts={"problems": len(problems), "samples_per_problem": cfg.samples, "responses": curve["responses"]},
         details={"exit_curve": curve, "exit_curve_config": dataclasses.asdict(curve_cfg),
                  "wall_time_s": round(time.perf_counter() - start, 3)},
     ))

@@ -20,7 +20,7 @@ from repro.eval.config import EvalConfig
 from repro.policy import load_policy
 from repro.progress import Counter
 from repro.results.run_dir import RunDir, default_run_name
-from repro.results.schema import Metric, ModelInfo, Results, model_info
+from repro.results.schema import RESPONSES, Metric, ModelInfo, Results, model_info
 from repro.results.stats import mean_and_stderr
 
 
@@ -130,7 +130,7 @@ def run_math_eval(cfg: EvalConfig, policy: Any = None) -> Path:
         model=model_provenance(policy, cfg), sampling=dataclasses.asdict(cfg.sampling),
         seeds={"seed": cfg.seed, "sampling.seed": cfg.sampling.seed,
                "derivation": "each generate() batch: SeedSequence([seed, sampling.seed, batch_index])"},
-        counts={"problems": len(problems), "samples_per_problem": cfg.samples, "responses": len(rows), **counts},
+        unit=RESPONSES, counts={"problems": len(problems), "samples_per_problem": cfg.samples, "responses": len(rows), **counts},
         details={"verifier": {"extraction": "last \\boxed{} only (math-verify 0.9.0)",
                               "timeout_s": cfg.env.verify_timeout_s, "workers": pool.n_workers,
                               "workers_replaced": pool.replaced},

@@ -25,7 +25,7 @@ from repro.io import atomic_write_json, read_jsonl
 from repro.paths import REPO_ROOT
 from repro.registry import did_you_mean
 from repro.results.run_dir import METRICS_SCHEMA_VERSION
-from repro.results.schema import RESULTS_FILE, Results, read_results
+from repro.results.schema import RESPONSES, RESULTS_FILE, Results, read_results
 from repro.results.step_groups import share_metrics, singleton_row_share
 from repro.results.tables import (OURS_ONLY, OURS_ONLY_NAME, Column, Comparison, ComparisonRow, PaperTable, Value,
                                   load_paper_table, paper_envs, row_label)
@@ -209,13 +209,13 @@ def load_run(path: str | Path) -> Run:
         model = _display_path(results.model.path) if results.model.path else "scripted"
         if trained is not None:
             model = f"{_display_path(trained[0]['model']['path'])} after {trained[0].get('algo', 'RL')}"
-    is_math = "accuracy" in metrics or "mean_tokens" in metrics
+    is_math = results.unit == RESPONSES
     hw = results.provenance.hardware
     return Run(
         path=path, kind=results.kind, env=results.env, seed=int(config.get("seed", 0)),
         row=claim.get("row") or infer_row(config, is_train, is_math), model=model,
         paper_model=claim.get("model"), metrics=metrics, steps=steps,
-        episodes=int(results.counts.get("episodes") or results.counts.get("responses") or 0), wall_s=float(wall),
+        episodes=results.units, wall_s=float(wall),
         commit=short_commit(results.provenance.git_commit), cell_hash=cell_hash(config),
         hardware=hardware_label(hw) if hw else "unknown", label=claim.get("label"),
         config_sha256=results.provenance.config_sha256 or "",

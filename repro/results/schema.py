@@ -5,7 +5,7 @@ compare`` reads back: a typed contract instead of a dict per driver.
      "algo": ..., "policy": ...,
      "metrics": {"<name>": {"value": v, "stderr": s | null}, ...},   # the reported point
      "model": {"path", "directory", "sha256", "backend"},             # the weights evaluated / trained from
-     "sampling": {...} | null, "seeds": {...}, "counts": {...},
+     "sampling": {...} | null, "seeds": {...}, "counts": {...}, "unit": "episodes" | "responses" | "",
      "details": {...},                                                # what only this kind has
      "provenance": {"git_commit", "config_sha256", "hardware", "versions", "created", "elapsed_s"}}
 
@@ -13,7 +13,8 @@ What "the reported point" is, per kind: an eval's metrics over its episodes / re
 tasks or problems); a training run's metrics at its last validation (what the papers report; stderr
 over the validation episodes) with the last training iteration's metrics in ``details.last_iteration``;
 an SFT run's losses. ``counts`` holds how many units stand behind the metrics (``episodes`` for agents,
-``responses`` for math, plus the structure: tasks, samples per task, iterations, ...).
+``responses`` for math, plus the structure: tasks, samples per task, iterations, ...); ``unit`` names
+which of them the metrics average over, so a reader never probes ``counts`` for it.
 """
 
 from __future__ import annotations
@@ -29,6 +30,8 @@ from repro.errors import ReproError
 
 SCHEMA_VERSION = 2
 KINDS = ("train", "eval", "sft", "exit_curve")
+EPISODES, RESPONSES = "episodes", "responses"  # the units behind an agent run's and a math run's metrics
+UNITS = (EPISODES, RESPONSES)
 RESULTS_FILE = "results.json"
 
 
@@ -68,9 +71,15 @@ class Results:
     sampling: Optional[dict[str, Any]] = None  # the SamplingConfig behind the metrics (None: scripted)
     seeds: dict[str, Any] = field(default_factory=dict)
     counts: dict[str, int] = field(default_factory=dict)
+    unit: str = ""  # the counts entry the metrics average over (UNITS); "" for sft, whose metrics are losses
     details: dict[str, Any] = field(default_factory=dict)
     provenance: Provenance = field(default_factory=Provenance)
     schema_version: int = SCHEMA_VERSION
+
+    @property
+    def units(self) -> int:
+        """How many units (episodes or responses) stand behind the metrics (0 for sft)."""
+        return int(self.counts[self.unit]) if self.unit else 0
 
     def value(self, name: str) -> Optional[float]:
         metric = self.metrics.get(name)
@@ -93,11 +102,17 @@ class Results:
             fields["metrics"] = {name: Metric(**m) for name, m in body["metrics"].items()}
             fields["model"] = ModelInfo(**body.get("model") or {})
             fields["provenance"] = Provenance(**body.get("provenance") or {})
+            if "unit" not in body and body.get("kind") != "sft":
+                # written before the field (same schema version): the one unit its counts hold is it
+                fields["unit"] = next((u for u in UNITS if u in body.get("counts", {})), "")
             results = cls(**fields)
         except (KeyError, TypeError, AttributeError) as e:
             raise ReproError(f"{where} does not follow results schema {SCHEMA_VERSION}: {e}") from None
         if results.kind not in KINDS:
             raise ReproError(f"{where}: unknown kind '{results.kind}' (one of {', '.join(KINDS)})")
+        if results.kind != "sft" and (results.unit not in UNITS or results.unit not in results.counts):
+            raise ReproError(f"{where} does not name the unit of its metrics (unit: {' or '.join(UNITS)}, counted in "
+                             f"counts; got '{results.unit}')")
         return results
 
 

@@ -11,14 +11,14 @@ from __future__ import annotations
 
 from typing import Any, Sequence
 
-from repro.algos import Advantages, Algorithm
+from repro.algos import Advantages, Algorithm, EstimatorConfig
 from repro.algos.rows import ResponseRows, SerialRows, StepRows
 from repro.errors import ReproError
 from repro.rollout.serial import SerialGroup
 from repro.rollout.types import StepRow
 
 
-def estimate(algorithm: Algorithm, inputs: Any, cfg: Any) -> Advantages:
+def estimate(algorithm: Algorithm, inputs: Any, cfg: EstimatorConfig | None) -> Advantages:
     """``algorithm``'s estimator on ``inputs``, which must be of the type it declares."""
     if not isinstance(inputs, algorithm.inputs):
         raise ReproError(f"{algorithm.estimate.__name__} estimates from {algorithm.inputs.__name__}, "
@@ -33,7 +33,8 @@ def step_rows(rows: Sequence[StepRow]) -> StepRows:
         reward=[r.reward for r in rows], valid=[r.valid for r in rows], anchor=[r.anchor for r in rows])
 
 
-def math_rows(inputs: type, groups: Sequence[SerialGroup], query: Sequence[int]) -> Any:
+def math_rows(inputs: type, groups: Sequence[SerialGroup],
+              query: Sequence[int]) -> SerialRows | ResponseRows | StepRows:
     """Every member of ``groups`` as the input ``inputs`` names; ``query[i]`` is the prompt of
     ``groups[i]`` (a serial group holds one prompt's responses; a parallel group's responses are
     one-member groups of the same query)."""
@@ -51,7 +52,7 @@ def math_rows(inputs: type, groups: Sequence[SerialGroup], query: Sequence[int])
     raise ReproError(f"no math recipe feeds an estimator that reads {inputs.__name__}")
 
 
-def assign_rewards(groups: Sequence[SerialGroup], algorithm: Algorithm, cfg: Any = None,
+def assign_rewards(groups: Sequence[SerialGroup], algorithm: Algorithm, cfg: EstimatorConfig | None = None,
                    query: Sequence[int] | None = None) -> None:
     """Each member's reward and advantage from its verdict (``query``: one prompt per group
     unless given)."""

@@ -178,8 +178,8 @@ def build_math_train_config(algo_name: str, env_name: str, config_file: Optional
     overrides = [o for o in overrides if not o.startswith(("env.name=", "algo="))]
     cfg = load_config(default, config_file, overrides)
     cfg.algo, cfg.env.name = algo_name, env_name
-    # run.py chooses the recipe from these sections, so a stray one must not switch it
-    if cfg.critic is not None and algo_name != "ppo":
+    # run.py chooses the recipe from these sections, so a stray one must not switch it (no math algo has a critic)
+    if cfg.critic is not None:
         raise ReproError(f"critic.* settings apply to algo ppo only, not to '{algo_name}'")
     if cfg.command != "train":
         raise ReproError(f"config {config_file} is for '{cfg.command}', not 'train'")

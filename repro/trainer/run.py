@@ -21,7 +21,7 @@ from repro.errors import ReproError
 from repro.io import atomic_write_jsonl, read_jsonl, read_jsonl_prefix
 from repro.progress import log_line
 from repro.results.run_dir import RunDir, run_lock
-from repro.results.schema import Metric, Results, model_info
+from repro.results.schema import EPISODES, RESPONSES, Metric, Results, model_info
 from repro.trainer import metrics as M
 from repro.trainer.checkpoint import latest_checkpoint, resume_checkpoint
 from repro.trainer.config import TrainConfig
@@ -97,7 +97,7 @@ def training_results(cfg: TrainConfig, lines: list[dict[str, Any]], run_path: Pa
     validated = [line for line in lines if "val_split" in line]
     point = validated[-1] if validated else {}
     stderr = point.get("val_stderr", {})
-    unit = "responses" if cfg.math is not None else "episodes"
+    unit = RESPONSES if cfg.math is not None else EPISODES
     counts = (unit, "failed_episodes")
     metrics = {k[4:]: Metric(float(v), stderr.get(k[4:])) for k, v in point.items()
                if k.startswith("val_") and k[4:] not in counts and isinstance(v, (int, float)) and not isinstance(v, bool)}
@@ -112,6 +112,7 @@ def training_results(cfg: TrainConfig, lines: list[dict[str, Any]], run_path: Pa
         counts={unit: int(point.get(f"val_{unit}", 0)), "failed_episodes": int(point.get("val_failed_episodes", 0)),
                 "iterations": len(lines), "tasks_per_iteration": cfg.tasks_per_iteration,
                 "group_size": cfg.group_size, "world_size": world},
+        unit=unit,
         details={"iterations_done": lines[-1]["iteration"] if lines else 0, "iterations": cfg.iterations,
                  "validation_iteration": point.get("iteration"),
                  "rollout_sampling": dataclasses.asdict(cfg.sampling),

@@ -291,8 +291,7 @@ def summary_lines(results: Any, run_dir: str) -> list[str]:
     lines = [f"repro train {results.algo} on {results.env}: {details.get('iterations_done', '?')} iterations"]
     if results.metrics:
         lines.append(f"validation at iteration {details.get('validation_iteration')} "
-                     f"({results.counts.get('episodes') or results.counts.get('responses')} "
-                     f"{'episodes' if 'episodes' in results.counts else 'responses'} of {results.split}, "
+                     f"({results.units} {results.unit} of {results.split}, "
                      f"T {(results.sampling or {}).get('temperature', '?')}), mean ± stderr:")
         shown = [k for k in results.metrics if k not in ("episodes", "failed_episodes")]
         lines += [f"  {k:<24} {_value(results.metrics[k])}" for k in shown]
