@@ -355,6 +355,8 @@ def regenerate(console: Any, runs: list[PlannedRun], results_dir: Path, tables_d
             continue
         comparison = build_comparison(list(merged.values()), table if table in PAPER_TABLES else "none", command)
         comparison.note = (table_notes(scale) if notes is None else notes).get(table, "")
+        prefix = f"{table}-{scale}-"
+        draw_curves = complete or not any(tables_dir.glob(f"{prefix}*.png"))  # before this table's own PNGs land
         text = render_markdown(comparison)
         if table in studies:
             text += "\n" + study_markdown(studies[table], list(merged.values()), {r.row_id: r.label for r in comparison.rows})
@@ -367,8 +369,7 @@ def regenerate(console: Any, runs: list[PlannedRun], results_dir: Path, tables_d
         atomic_write_text(target, text)
         write_record(record_path, merged)
         written.append(target)
-        prefix = f"{table}-{scale}-"
-        if complete or not any(tables_dir.glob(f"{prefix}*.png")):
+        if draw_curves:
             written += write_plots([run for _, run in here.values()], tables_dir, prefix=prefix)
         else:
             console.print(f"kept the plots of {table}: their curves need every run's metrics.jsonl, and some runs "
