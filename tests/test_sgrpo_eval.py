@@ -102,7 +102,7 @@ def test_exit_curve_writes_json_and_png(tiny_model_dir, tmp_path):
 
 
 def test_exit_curve_labels_points_that_lie_on_each_other_once():
-    from repro.eval.exit_curve import point_labels
+    from repro.results.exit_curves import point_labels
 
     fractions = [0.1, 0.2, 0.3, 0.4, 0.5]
     # the tiny model: the first three exits at (nearly) the same place, then two apart

@@ -17,8 +17,9 @@ from typing import Any
 
 from repro.console import make_console
 from repro.eval.config import ExitCurveConfig
-from repro.io import atomic_write_json, atomic_write_png
+from repro.io import atomic_write_json
 from repro.progress import Counter
+from repro.results.exit_curves import plot_curves
 from repro.results.schema import RESPONSES, Metric, Results
 
 
@@ -45,52 +46,6 @@ def curve_points(groups: list[Any], fractions: list[float]) -> dict[str, Any]:
         "responses": len(groups),
         "responses_without_thought": len(groups) - len(with_thought),
     }
-
-
-def point_labels(fractions: list[float], xs: list[float], ys: list[float], x_span: float, y_span: float,
-                 closeness: float = 0.04) -> list[tuple[str, float, float]]:
-    """(label, x, y) per run of consecutive points that lie within ``closeness`` of the axes' spans of
-    each other: one "10%–40%" label there instead of four drawn on top of each other."""
-    labels: list[tuple[str, float, float]] = []
-    run = [0] if xs else []
-    for i in range(1, len(xs) + 1):
-        near = i < len(xs) and abs(xs[i] - xs[run[0]]) <= closeness * (x_span or 1) \
-            and abs(ys[i] - ys[run[0]]) <= closeness * (y_span or 1)
-        if near:
-            run.append(i)
-            continue
-        first, last = run[0], run[-1]
-        text = f"{fractions[first]:.0%}" + (f"–{fractions[last]:.0%}" if last != first else "")
-        labels.append((text, xs[first], ys[first]))
-        run = [i]
-    return labels
-
-
-def plot_curve(curve: dict[str, Any], title: str, path: Path) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    points = [p for p in curve["points"] if p["accuracy"] is not None]
-    fig, ax = plt.subplots(figsize=(6, 4))
-    xs, ys = [p["mean_tokens"] for p in points], [100 * p["accuracy"] for p in points]
-    ax.plot(xs, ys, marker="o", label="forced exit at fraction of thought")
-    x_span = (max(xs) - min(xs)) if xs else 0.0
-    for text, x, y in point_labels([p["fraction"] for p in points], xs, ys, x_span, 100.0):
-        ax.annotate(text, (x, y), textcoords="offset points", xytext=(3, 4), fontsize=7)
-    full = curve["full"]
-    ax.scatter([full["mean_tokens"]], [100 * full["accuracy"]], marker="*", s=120, color="C3",
-               label="full response (normal decoding)", zorder=3)
-    ax.set_xlabel("mean tokens per response (thinking prefix + inducer + answer)")
-    ax.set_ylabel("accuracy (%)")
-    ax.set_ylim(-2, 102)
-    ax.set_title(title)
-    ax.grid(alpha=0.3)
-    ax.legend(fontsize=8)
-    fig.tight_layout()
-    atomic_write_png(path, fig, dpi=120)
-    plt.close(fig)
 
 
 def run_exit_curve(cfg: Any, policy: Any = None) -> Path:
@@ -121,8 +76,8 @@ def run_exit_curve(cfg: Any, policy: Any = None) -> Path:
     curve = curve_points(groups, curve_cfg.fractions)
     run.write_samples([member_json(g, m, policy.tokenizer) for g in groups for m in g.members])
     atomic_write_json(run.path / "exit_curve.json", {"env": cfg.env.name, "split": split, **curve})
-    plot_curve(curve, f"{cfg.env.name}: forced early exits ({len(problems)} problems x {cfg.samples})",
-               run.path / "exit_curve.png")
+    plot_curves({"this run": curve}, run.path / "exit_curve.png",
+                f"{cfg.env.name}: forced early exits ({len(problems)} problems x {cfg.samples})")
     results = run.write_results(Results(
         kind="exit_curve", env=cfg.env.name, policy=cfg.policy, split=split,
         metrics={"full_accuracy": Metric(curve["full"]["accuracy"]), "full_mean_tokens": Metric(curve["full"]["mean_tokens"])},
