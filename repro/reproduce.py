@@ -148,11 +148,12 @@ def plan(scale: str, rows_dir: Path = ROWS_DIR, only: Optional[str] = None) -> t
     runs, without, used = [], [], set()
     paths = sorted(p for p in rows_dir.rglob("*.yaml") if p.name not in NOT_ROWS)
     if only:
+        relative = {p: str(p.relative_to(rows_dir)) for p in paths}
         globs = [g.strip() for g in only.split(",") if g.strip()]
         for glob in globs:
-            if not any(fnmatch.fnmatch(str(p.relative_to(rows_dir)), glob) for p in paths):
+            if not fnmatch.filter(relative.values(), glob):
                 raise ReproError(f"--only '{glob}' matches no row file under {rows_dir} (e.g. 'learning-maze/*')")
-        paths = [p for p in paths if any(fnmatch.fnmatch(str(p.relative_to(rows_dir)), g) for g in globs)]
+        paths = [p for p in paths if any(fnmatch.fnmatch(relative[p], g) for g in globs)]
     for path in paths:
         where = str(path.relative_to(rows_dir))
         row = yaml.safe_load(path.read_text())
@@ -442,7 +443,8 @@ def main(argv: Optional[list[str]] = None) -> int:
         if args.dry_run:
             return 0
         started = time.perf_counter()
-        jobs = args.jobs or (len(os.sched_getaffinity(0)) if args.scale == "cpu" else 1)
+        default_jobs = len(os.sched_getaffinity(0)) if args.scale == "cpu" else 1
+        jobs = default_jobs if args.jobs is None else args.jobs  # --jobs 0 is refused, not the default
         console.print(f"{jobs} run(s) at once")
         failed = execute(console, runs, results_dir, jobs)
         command = f"make reproduce-tables SCALE={args.scale}"
