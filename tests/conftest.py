@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import importlib.util
+import json
 import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -46,3 +49,14 @@ def tiny_model_dir() -> Path:
 @pytest.fixture(scope="session")
 def questions() -> list[str]:
     return list(QUESTIONS)
+
+
+@pytest.fixture(scope="session")
+def repro_advantages():
+    """`repro advantages` as a user runs it: ``(algo, rows_jsonl, *KEY=VALUE options)`` -> its output rows."""
+    def run(algo: str, rows: Path, *options: str) -> list[dict]:
+        out = subprocess.run([sys.executable, "-m", "repro", "advantages", "--algo", algo, "--rows", str(rows),
+                              *options], capture_output=True, text=True, timeout=120)
+        assert out.returncode == 0, out.stderr
+        return [json.loads(line) for line in out.stdout.splitlines()]
+    return run

@@ -13,8 +13,6 @@ it came, and must find no preference: the statistic can fail.
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from collections import defaultdict
 from pathlib import Path
 
@@ -50,13 +48,6 @@ def all_success_rows(tmp_path_factory) -> Path:
     return path
 
 
-def advantages(rows: Path, algo: str, *options: str) -> list[dict]:
-    out = subprocess.run([sys.executable, "-m", "repro", "advantages", "--algo", algo, "--rows", str(rows), *options],
-                         capture_output=True, text=True, timeout=120)
-    assert out.returncode == 0, out.stderr
-    return [json.loads(line) for line in out.stdout.splitlines()]
-
-
 def sooner_exit_preference(rows: list[dict], field: str) -> tuple[int, int]:
     """Over the anchor groups (one group's rows with the same observation) whose rows left by different
     numbers of remaining steps: (how many, in how many ``field`` is strictly higher for every row that
@@ -74,12 +65,12 @@ def sooner_exit_preference(rows: list[dict], field: str) -> tuple[int, int]:
     return comparable, preferred
 
 
-def test_in_all_success_groups_grpo_has_no_signal_and_gigpo_prefers_the_sooner_exit(all_success_rows):
-    grpo = advantages(all_success_rows, "grpo", "norm_by_std=true")
+def test_in_all_success_groups_grpo_has_no_signal_and_gigpo_prefers_the_sooner_exit(all_success_rows, repro_advantages):
+    grpo = repro_advantages("grpo", all_success_rows, "norm_by_std=true")
     assert all(r["advantage"] == 0.0 for r in grpo)
 
     for mode in ("mean_std_norm", "mean_norm"):  # GiGPO w/ and w/o std
-        gigpo = advantages(all_success_rows, "gigpo", f"mode={mode}", "gamma=0.95")
+        gigpo = repro_advantages("gigpo", all_success_rows, f"mode={mode}", "gamma=0.95")
         assert all(r["episode_advantage"] == 0.0 for r in gigpo)  # equal returns: A^E = 0, as GRPO's
         comparable, preferred = sooner_exit_preference(gigpo, "step_advantage")
         assert comparable >= 10, "repeated anchor states are what the study relies on"
@@ -87,8 +78,8 @@ def test_in_all_success_groups_grpo_has_no_signal_and_gigpo_prefers_the_sooner_e
         assert any(r["advantage"] != 0.0 for r in gigpo)
 
 
-def test_control_without_discount_the_same_statistic_finds_no_preference(all_success_rows):
-    gigpo = advantages(all_success_rows, "gigpo", "mode=mean_std_norm", "gamma=1.0")
+def test_control_without_discount_the_same_statistic_finds_no_preference(all_success_rows, repro_advantages):
+    gigpo = repro_advantages("gigpo", all_success_rows, "mode=mean_std_norm", "gamma=1.0")
     comparable, preferred = sooner_exit_preference(gigpo, "step_advantage")
     assert comparable >= 10 and preferred == 0
     assert all(r["advantage"] == 0.0 for r in gigpo)
