@@ -9,9 +9,9 @@ advantage is 0 in the all-success groups that make up most of this regime (docs/
 Measured in the study's revision-3 runs (results/tables/gigpo-efficiency-cpu.md, commit 41b9660, this
 machine; mean training steps over iterations 6-10): GiGPO w/ std 2.71 / 2.66 / 2.71 / 3.00 / 2.66 on
 seeds 0-4, GRPO 3.58 / 3.47 / 3.86 / 3.59 / 3.37; the warm start walks ~4.4-4.9. This test's seed-0 runs
-repeat the study's first 10 iterations bit-exactly (the same config and seed). An iteration's mean steps is a mean over 64 episodes, so
-the thresholds below (a fall of MIN_FALL = 1.0 steps against the control, GiGPO under GRPO) sit at
-about half the measured gaps (1.8 and 0.87 steps on seed 0).
+repeat the study's first 10 iterations bit-exactly (the same config and seed). An iteration's mean steps
+is a mean over 64 episodes, so the thresholds below (a fall of MIN_FALL = 1.0 steps against the control,
+GiGPO under GRPO) sit at about half the measured gaps (1.8 and 0.87 steps on seed 0).
 """
 
 from __future__ import annotations
